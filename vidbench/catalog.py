@@ -1,0 +1,41 @@
+"""What `vidbench ls` prints: every registry, described in one line per entry."""
+
+from __future__ import annotations
+
+from vidbench.registry import DATASETS, METRICS, MODELS, PROTOCOLS
+
+
+def _load_registries() -> None:
+    # Importing these packages fills the registries (lazily: no model or metric code is imported yet).
+    import vidbench.data  # noqa: F401
+    import vidbench.metrics  # noqa: F401
+    import vidbench.models  # noqa: F401
+    import vidbench.protocols  # noqa: F401
+
+
+def describe(what: str, with_params: bool = False) -> list[str]:
+    _load_registries()
+    if what == "protocols":
+        lines = []
+        for name in PROTOCOLS.names():
+            p = PROTOCOLS.get(name)
+            lines.append(f"{name:16} {p.dataset:8} context {p.context}, horizon {p.horizon}, {p.num_videos} videos, "
+                         f"{p.num_samples} sample(s) ({p.reduce})  {p.note}")
+        return lines
+    if what == "models" and with_params:
+        return _model_parameters()
+    registry = {"datasets": DATASETS, "models": MODELS, "metrics": METRICS}[what]
+    return [f"{name:14} {registry.info(name).get('about', '')}" for name in registry.names()]
+
+
+def _model_parameters() -> list[str]:
+    from vidbench.models import create_model
+
+    lines = []
+    for name in MODELS.names():
+        factory = MODELS.get(name)
+        for preset in getattr(factory, "presets", (None,)):
+            model = create_model(name, preset)
+            label = name if preset is None else f"{name} --preset {preset}"
+            lines.append(f"{label:32} {model.num_parameters():>12,} trainable parameters")
+    return lines

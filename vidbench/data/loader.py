@@ -1,0 +1,83 @@
+"""torch Datasets over a prepared split: random training windows and whole test sequences.
+
+Items are uint8 tensors [T,H,W,C] (cheap to move between DataLoader workers); `to_model_input` turns a
+batch into the float [B,T,C,H,W] in [0,1] that every model takes (uint8 / 255, no centering, as the
+authors' code does).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vidbench.data.store import PreparedSplit
+from vidbench.errors import VidbenchError
+
+
+class TrainWindows(torch.utils.data.Dataset):
+    """One random window of `length` frames per sequence per epoch.
+
+    The window start is drawn from a generator seeded by (seed, epoch, index), so the data order is the
+    same whatever the number of workers or processes; call set_epoch() each epoch.
+    """
+
+    def __init__(self, split: PreparedSplit, length: int = 100, seed: int = 0):
+        self.split = split
+        self.length = length
+        self.seed = seed
+        self.epoch = 0
+        self.indices = [i for i in range(len(split)) if split.length(i) >= length]
+        if not self.indices:
+            raise VidbenchError(
+                f"{split.root}: no {split.split} sequence has {length} frames (longest: "
+                f"{split.info['max_length']}); use a shorter --seq-len"
+            )
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        index = self.indices[i]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        start = int(rng.integers(0, self.split.length(index) - self.length + 1))
+        return torch.from_numpy(np.array(self.split.sequence(index)[start : start + self.length]))
+
+
+class TestSequences(torch.utils.data.Dataset):
+    """The first `num_videos` sequences in file order (the authors' eval takes the first 100), each cut to
+    its first `length` frames when given."""
+
+    def __init__(self, split: PreparedSplit, num_videos: int | None = None, length: int | None = None):
+        self.split = split
+        self.length = length
+        count = len(split) if num_videos is None else num_videos
+        if count > len(split):
+            raise VidbenchError(f"{split.root}: asked for {count} {split.split} videos, the split has {len(split)}")
+        self.indices = list(range(count))
+        if length is not None:
+            short = [i for i in self.indices if split.length(i) < length]
+            if short:
+                raise VidbenchError(
+                    f"{split.root}: {len(short)} {split.split} videos are shorter than {length} frames "
+                    f"(first: #{short[0]} with {split.length(short[0])})"
+                )
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        video = self.split.sequence(self.indices[i])
+        return torch.from_numpy(np.array(video if self.length is None else video[: self.length]))
+
+
+def to_model_input(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 [B,T,H,W,C] -> float32 [B,T,C,H,W] in [0,1]."""
+    return batch.permute(0, 1, 4, 2, 3).float().div_(255.0)
+
+
+def to_uint8_frames(video: torch.Tensor) -> torch.Tensor:
+    """float [...,C,H,W] in [0,1] -> uint8 [...,H,W,C], rounded (the inverse of to_model_input)."""
+    return video.clamp(0, 1).mul(255).round().to(torch.uint8).movedim(-3, -1)

@@ -1,0 +1,289 @@
+"""The prepared store: every benchmark, whatever its raw format, becomes this one layout.
+
+    <root>/manifest.json                     dataset, source, parameters, shapes, sha256 per shard, version
+    <root>/<split>/shard-00000.npy           uint8 [N, T, H, W, C], memory-mapped when read
+    <root>/<split>/shard-00000.meta.json     sha256 of the shard and one metadata dict per sequence
+
+A shard holds sequences of one length (KTH's variable-length videos simply make more shards).
+
+Writing is crash-safe and resumable: a prepare writes into `<parent>/.<name>.partial/`; each shard is
+complete once its .meta.json exists (written after the .npy, both atomically); a rerun of the same command
+keeps the complete shards and asks the builder to skip that many sequences; only when every split is
+done is manifest.json written and the folder renamed to its final name. A folder without manifest.json
+is never treated as a dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from vidbench import __version__
+from vidbench.errors import VidbenchError
+from vidbench.fileio import atomic_write_json, sha256_file
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SHARD_BYTES = 256 << 20  # ~256 MB per shard: few files, yet a resume loses little work
+DEFAULT_ROOT_ENV = "VIDBENCH_DATASETS"
+
+
+def default_dataset_dir(name: str) -> Path:
+    """datasets/<name>/ under the current folder, or under $VIDBENCH_DATASETS when set."""
+    return Path(os.environ.get(DEFAULT_ROOT_ENV, "datasets")) / name
+
+
+def _shard_name(index: int) -> str:
+    return f"shard-{index:05d}"
+
+
+class SplitWriter:
+    """Appends sequences of one split into shards; knows how many a previous run already completed."""
+
+    def __init__(self, folder: Path, split: str, shard_bytes: int = SHARD_BYTES):
+        self.folder = folder / split
+        self.split = split
+        self.shard_bytes = shard_bytes
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.shards: list[dict] = []
+        self._load_complete_shards()
+        self.resume_from = sum(s["num_sequences"] for s in self.shards)
+        self._videos: list[np.ndarray] = []
+        self._metas: list[dict] = []
+
+    def _load_complete_shards(self) -> None:
+        index = 0
+        while (meta_path := self.folder / f"{_shard_name(index)}.meta.json").exists():
+            meta = json.loads(meta_path.read_text())
+            self.shards.append({k: meta[k] for k in ("file", "sha256", "num_sequences", "shape")})
+            index += 1
+        # Anything past the last complete shard is an interrupted write: drop it.
+        for path in self.folder.iterdir():
+            stem = path.name.split(".")[0]
+            if stem.startswith("shard-") and int(stem[6:]) >= index or path.name.startswith("."):
+                path.unlink()
+
+    def add(self, video: np.ndarray, meta: dict | None = None) -> None:
+        if video.dtype != np.uint8 or video.ndim != 4:
+            raise ValueError(f"store expects uint8 [T,H,W,C], got {video.dtype} {video.shape}")
+        if self._videos and (
+            video.shape != self._videos[0].shape
+            or (len(self._videos) + 1) * video.nbytes > self.shard_bytes
+        ):
+            self.flush()
+        self._videos.append(np.ascontiguousarray(video))
+        self._metas.append(meta or {})
+
+    def flush(self) -> None:
+        if not self._videos:
+            return
+        name = _shard_name(len(self.shards))
+        array = np.stack(self._videos)
+        shard_path = self.folder / f"{name}.npy"
+        tmp = self.folder / f".{name}.npy.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, shard_path)
+        entry = {
+            "file": f"{self.split}/{name}.npy",
+            "sha256": sha256_file(shard_path),
+            "num_sequences": len(self._videos),
+            "shape": list(array.shape),
+        }
+        atomic_write_json(self.folder / f"{name}.meta.json", {**entry, "sequences": self._metas})
+        self.shards.append(entry)
+        self._videos, self._metas = [], []
+
+    def finish(self) -> dict:
+        self.flush()
+        if not self.shards:
+            raise VidbenchError(f"split {self.split!r}: no sequences were written")
+        frame_shapes = {tuple(s["shape"][2:]) for s in self.shards}
+        lengths = sorted({s["shape"][1] for s in self.shards})
+        return {
+            "num_sequences": sum(s["num_sequences"] for s in self.shards),
+            "frame_shape": list(frame_shapes.pop()) if len(frame_shapes) == 1 else None,
+            "length": lengths[0] if len(lengths) == 1 else None,
+            "min_length": lengths[0],
+            "max_length": lengths[-1],
+            "shards": self.shards,
+            "data_sha256": _data_sha256(self.folder.parent, self.shards),
+        }
+
+
+def _data_sha256(root: Path, shards: list[dict]) -> str:
+    """sha256 of the raw frames in sequence order: independent of shard layout and of np.save's header."""
+    h = hashlib.sha256()
+    for shard in shards:
+        array = np.load(root / shard["file"], mmap_mode="r")
+        for start in range(0, len(array), 16):
+            h.update(np.ascontiguousarray(array[start : start + 16]).tobytes())
+    return h.hexdigest()
+
+
+class DatasetWriter:
+    """One prepare run: `w = DatasetWriter(...); s = w.split("train"); s.add(...); w.commit()`.
+
+    commit() writes manifest.json and renames the partial folder to `out`; if the run dies before, the
+    partial folder stays, and the same command run again resumes it (builders skip `resume_from`). `fingerprint` (dataset, source,
+    parameters) must match for a partial folder to be resumed; otherwise it is discarded.
+    """
+
+    def __init__(self, out, *, dataset: str, source: dict, params: dict, overwrite: bool = False):
+        self.out = Path(out)
+        self.dataset = dataset
+        self.source = source
+        self.params = params
+        if (self.out / MANIFEST).exists() and not overwrite:
+            raise VidbenchError(
+                f"{self.out}: a prepared dataset is already there; pass --overwrite to rebuild it "
+                f"(`vidbench verify` checks it)"
+            )
+        if self.out.exists() and not (self.out / MANIFEST).exists() and any(self.out.iterdir()):
+            raise VidbenchError(f"{self.out}: folder exists and is not a prepared dataset; choose another --out")
+        self.partial = self.out.parent / f".{self.out.name}.partial"
+        fingerprint = json.dumps([dataset, source, params, FORMAT_VERSION], sort_keys=True, default=str)
+        stamp = self.partial / "fingerprint.json"
+        if self.partial.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+            shutil.rmtree(self.partial)
+        self.partial.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+        self._splits: dict[str, SplitWriter] = {}
+        self.extra: dict = {}
+
+    def split(self, name: str) -> SplitWriter:
+        if name not in self._splits:
+            self._splits[name] = SplitWriter(self.partial, name)
+        return self._splits[name]
+
+    def commit(self, expected: dict | None = None) -> dict:
+        """Finish every split, check frozen checksums (`expected`: split -> data_sha256), then swap the
+        finished folder into place. Nothing is renamed if a check fails."""
+        splits = {name: writer.finish() for name, writer in sorted(self._splits.items())}
+        for name, sha in (expected or {}).items():
+            if splits[name]["data_sha256"] != sha:
+                raise VidbenchError(
+                    f"{self.partial / name}: {self.dataset} {name} split has data_sha256 "
+                    f"{splits[name]['data_sha256']}, the frozen reference is {sha}: this machine does not "
+                    f"reproduce the benchmark's test data; please report it"
+                )
+        manifest = {
+            "format": FORMAT_VERSION,
+            "dataset": self.dataset,
+            "vidbench_version": __version__,
+            "source": self.source,
+            "params": self.params,
+            "splits": splits,
+            **self.extra,
+        }
+        (self.partial / "fingerprint.json").unlink()
+        atomic_write_json(self.partial / MANIFEST, manifest)
+        # Swap in the finished folder; an old dataset is removed only after the new one is in place.
+        old = self.out.parent / f".{self.out.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if self.out.exists():
+            os.replace(self.out, old)
+        os.replace(self.partial, self.out)
+        if old.exists():
+            shutil.rmtree(old)
+        return manifest
+
+
+class PreparedSplit:
+    """Read access to one split: sequence(i) is a memory-mapped uint8 [T,H,W,C] view.
+
+    Shards are opened lazily and re-opened after a fork (DataLoader workers), keyed by process id, so a
+    dataset object can be pickled to workers without carrying open file handles.
+    """
+
+    def __init__(self, root, split: str):
+        self.root = Path(root)
+        self.manifest = load_manifest(self.root)
+        self.dataset = self.manifest["dataset"]
+        splits = self.manifest["splits"]
+        if split not in splits:
+            raise VidbenchError(f"{self.root / MANIFEST}: no split {split!r} (has {', '.join(sorted(splits))})")
+        self.split = split
+        self.info = splits[split]
+        self._index = [
+            (shard_i, row) for shard_i, shard in enumerate(self.info["shards"]) for row in range(shard["num_sequences"])
+        ]
+        self._arrays: dict[int, np.ndarray] = {}
+        self._metas: dict[int, list] = {}
+        self._pid = None
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def _shard(self, shard_i: int) -> np.ndarray:
+        if self._pid != os.getpid():
+            self._arrays, self._pid = {}, os.getpid()
+        if shard_i not in self._arrays:
+            path = self.root / self.info["shards"][shard_i]["file"]
+            try:
+                self._arrays[shard_i] = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as e:
+                raise VidbenchError(f"{path}: cannot read shard ({e}); run `vidbench verify`") from e
+        return self._arrays[shard_i]
+
+    def length(self, i: int) -> int:
+        return self.info["shards"][self._index[i][0]]["shape"][1]
+
+    def sequence(self, i: int) -> np.ndarray:
+        shard_i, row = self._index[i]
+        return self._shard(shard_i)[row]
+
+    def metadata(self, i: int) -> dict:
+        shard_i, row = self._index[i]
+        if shard_i not in self._metas:
+            meta_path = self.root / self.info["shards"][shard_i]["file"].replace(".npy", ".meta.json")
+            self._metas[shard_i] = json.loads(meta_path.read_text())["sequences"]
+        return self._metas[shard_i][row]
+
+    def __getstate__(self):
+        return {**self.__dict__, "_arrays": {}, "_pid": None}
+
+
+def load_manifest(root) -> dict:
+    root = Path(root)
+    path = root / MANIFEST
+    if not path.exists():
+        partial = root.parent / f".{root.name}.partial"
+        hint = " (an interrupted prepare is there; rerun the same prepare command to finish it)" if partial.exists() else ""
+        raise VidbenchError(f"{root}: not a prepared dataset (no {MANIFEST}); run `vidbench prepare`{hint}")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise VidbenchError(f"{path}: not valid JSON ({e})") from e
+    if manifest.get("format") != FORMAT_VERSION:
+        raise VidbenchError(f"{path}: store format {manifest.get('format')!r}, this vidbench reads {FORMAT_VERSION}")
+    return manifest
+
+
+def verify(root, progress=None) -> list[str]:
+    """Re-check every shard's sha256 and shape against the manifest; returns the problems found."""
+    root = Path(root)
+    manifest = load_manifest(root)
+    problems = []
+    shards = [s for split in manifest["splits"].values() for s in split["shards"]]
+    for shard in progress(shards) if progress else shards:
+        path = root / shard["file"]
+        if not path.exists():
+            problems.append(f"{path}: missing")
+            continue
+        if sha256_file(path) != shard["sha256"]:
+            problems.append(f"{path}: sha256 does not match the manifest (file changed or corrupt)")
+            continue
+        shape = list(np.load(path, mmap_mode="r").shape)
+        if shape != shard["shape"]:
+            problems.append(f"{path}: shape {shape}, manifest says {shard['shape']}")
+    return problems
+

@@ -1,0 +1,70 @@
+"""Named, versioned evaluation protocols: everything that changes a number, frozen under one name.
+
+A results file names its protocol; the leaderboard compares only results of the same protocol. Changing
+any field of a published protocol means a new version (mmnist@2), never an edit of mmnist@1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from vidbench.registry import PROTOCOLS
+
+
+def doubling_prefixes(horizon: int, start: int = 16) -> tuple[int, ...]:
+    """16, 32, 64 ... and the full horizon: the growing sub-sequences of the paper's FVD curves.
+    Each is at least 10 frames: I3D fails on shorter clips."""
+    lengths, n = [], start
+    while n < horizon:
+        lengths.append(n)
+        n *= 2
+    return tuple(lengths + [horizon])
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str                      # "mmnist@1"
+    dataset: str                   # prepared dataset it reads (its test split)
+    context: int                   # ground-truth frames given to the model
+    horizon: int                   # frames predicted open-loop after the context
+    num_videos: int                # the first N test videos in file order
+    num_samples: int = 1           # samples per video
+    reduce: str = "mean"           # "mean" over samples, or "best:<metric>" (best sample by mean-over-time metric)
+    metrics: tuple[str, ...] = ("ssim", "ssim_cwvae", "psnr", "psnr_cwvae", "lpips", "fvd")
+    fvd_prefixes: tuple[int, ...] = ()
+    fvd_include_context: bool = False   # TECO-style pasting of the ground-truth context into both sets
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.fvd_prefixes:
+            object.__setattr__(self, "fvd_prefixes", doubling_prefixes(self.horizon))
+
+    @property
+    def length(self) -> int:
+        return self.context + self.horizon
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def register(protocol: Protocol) -> Protocol:
+    PROTOCOLS.add(protocol.name, protocol, dataset=protocol.dataset)
+    return protocol
+
+
+# The authors' eval: 36 context frames (one step of the top level), the first 100 test videos, 1 sample.
+register(Protocol("mmnist@1", "mmnist", 36, 964, 100, note="authors' eval: 1000-frame test videos"))
+register(Protocol("minerl@1", "minerl", 36, 464, 100, note="authors' eval: 500-frame test videos"))
+register(Protocol("mazes@1", "mazes", 36, 264, 100, note="authors' eval: 300-frame test videos"))
+register(Protocol("kth@1", "kth", 36, 100, 100, note="no public KTH eval from the authors; see kth.py"))
+# A short protocol for the offline demo and smoke tests: never comparable to the paper's numbers.
+register(Protocol("mmnist-short@1", "mmnist", 36, 64, 16, note="demo/smoke protocol, not the paper's"))
+
+
+def get_protocol(name: str) -> Protocol:
+    return PROTOCOLS.get(name)
+
+
+def default_protocol(dataset: str) -> Protocol:
+    return get_protocol(f"{dataset}@1")
