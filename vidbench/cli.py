@@ -87,6 +87,68 @@ def _report_prepared(out: Path, manifest: dict) -> None:
 # --- prepare minerl / kth / mazes (issue 3) ---
 
 
+def _skip_bad_option(f):
+    return click.option("--skip-bad", is_flag=True,
+                        help="skip unreadable or malformed files and list them in the manifest (default: stop with an error)")(f)
+
+
+@prepare.command("minerl")
+@_common_prepare_options
+@_skip_bad_option
+@click.option("--source", type=click.Choice(["cwvae", "raw"]), default="cwvae", show_default=True,
+              help="cwvae: the authors' minerl_navigate.zip; raw: a MINERL_DATA_ROOT of the minerl downloader")
+@click.option("--path", type=click.Path(path_type=Path), default=None,
+              help="the zip or its folder (cwvae; default ./minerl_navigate.zip), or the data root (raw; default $MINERL_DATA_ROOT)")
+@click.option("--env", "envs", multiple=True, help="raw: environment folders to read (default: all MineRLNavigate*)")
+@click.option("--test-fraction", type=float, default=0.2, show_default=True,
+              help="raw: share of streams (by a hash of the stream name) that go to the test split")
+def prepare_minerl(out, limit, overwrite, skip_bad, source, path, envs, test_fraction):
+    """MineRL Navigate: 500-frame 64x64 RGB videos (authors' archive, or raw MineRL recordings)."""
+    from vidbench.data import minerl
+
+    out = out or dataset_dir("minerl")
+    manifest = minerl.prepare(out, source=source, path=path, envs=list(envs) or None, test_fraction=test_fraction,
+                              limit=limit, skip_bad=skip_bad, overwrite=overwrite, progress=progress)
+    _report_prepared(out, manifest)
+
+
+@prepare.command("kth")
+@_common_prepare_options
+@_skip_bad_option
+@click.option("--path", type=click.Path(path_type=Path), default=None,
+              help="folder with the per-action zips and/or avi files and 00sequences.txt, or one zip (default ./kth)")
+@click.option("--sequences", type=click.Path(path_type=Path), default=None,
+              help="00sequences.txt, if it is not inside --path")
+@click.option("--split", type=click.Choice(["svg", "savp"]), default="svg", show_default=True,
+              help="svg: persons 1-20 train / 21-25 test; savp: 1-16 / 17-25")
+def prepare_kth(out, limit, overwrite, skip_bad, path, sequences, split):
+    """KTH Action: whole videos, 64x64 grayscale, person split."""
+    from vidbench.data import kth
+
+    out = out or dataset_dir("kth")
+    manifest = kth.prepare(out, path=path, sequences=sequences, split=split, limit=limit, skip_bad=skip_bad,
+                           overwrite=overwrite, progress=progress)
+    _report_prepared(out, manifest)
+
+
+@prepare.command("mazes")
+@_common_prepare_options
+@_skip_bad_option
+@click.option("--source", type=click.Choice(["cwvae", "tfrecord"]), default="cwvae", show_default=True,
+              help="cwvae: the authors' gqn_mazes.zip; tfrecord: DeepMind's raw gqn-datasets mazes files")
+@click.option("--path", type=click.Path(path_type=Path), default=None,
+              help="the zip or its folder (cwvae; default ./gqn_mazes.zip), or the folder with train/ and test/ (tfrecord; default ./mazes)")
+@click.option("--check-crc", is_flag=True, help="tfrecord: also check each record's data CRC (slow, pure Python)")
+def prepare_mazes(out, limit, overwrite, skip_bad, source, path, check_crc):
+    """GQN Mazes: 300-frame 64x64 RGB videos (authors' archive, or DeepMind's TFRecords resized 84 -> 64)."""
+    from vidbench.data import mazes
+
+    out = out or dataset_dir("mazes")
+    manifest = mazes.prepare(out, source=source, path=path, check_crc=check_crc, limit=limit, skip_bad=skip_bad,
+                             overwrite=overwrite, progress=progress)
+    _report_prepared(out, manifest)
+
+
 @main.command()
 @click.argument("dataset")
 def verify(dataset):

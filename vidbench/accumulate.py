@@ -1,0 +1,95 @@
+"""Streaming per-timestep accumulators, sample reduction and bootstrap confidence intervals.
+
+torchmetrics convention: an accumulator holds sums (float64), so merging two of them, or reducing them
+across torch.distributed ranks, is a sum. What grows with the number of videos is one float per video and
+metric (its mean over time), kept for the bootstrap; nothing grows with videos x frames.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vidbench.errors import VidbenchError
+
+
+class TimestepStats:
+    """Sum and sum of squares over videos of one metric at every predicted frame, plus the video count."""
+
+    def __init__(self, length: int):
+        self.sum = torch.zeros(length, dtype=torch.float64)
+        self.sumsq = torch.zeros(length, dtype=torch.float64)
+        self.count = torch.zeros((), dtype=torch.float64)
+
+    def update(self, values: np.ndarray) -> None:
+        """values: [videos, T] per-frame metric values of already sample-reduced videos."""
+        values = torch.as_tensor(np.asarray(values, dtype=np.float64))
+        self.sum += values.sum(0)
+        self.sumsq += (values * values).sum(0)
+        self.count += values.shape[0]
+
+    def tensors(self) -> list[torch.Tensor]:
+        """The state, for torch.distributed.all_reduce(SUM) in place."""
+        return [self.sum, self.sumsq, self.count]
+
+    def mean(self) -> np.ndarray:
+        return (self.sum / self.count).numpy()
+
+    def std(self) -> np.ndarray:
+        """Population std over videos (ddof 0, numpy's default, as the authors' eval prints)."""
+        mean = self.sum / self.count
+        return (self.sumsq / self.count - mean * mean).clamp_min(0).sqrt().numpy()
+
+
+def reduce_samples(values: dict[str, np.ndarray], reduce: str, higher_is_better: dict[str, bool]
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Per-sample values {metric: [V,S,T]} -> per-video values {metric: [V,T]} as a protocol says.
+
+    "mean": every metric averaged over samples (mean-of-N).
+    "best:<m>": per video, the sample with the best mean-over-time <m> (authors' eval keeps the best of N
+    by mean SSIM); every metric is then read from that same sample. Returns the chosen sample per video
+    (None for "mean") so FVD can use the same samples.
+    """
+    if reduce == "mean":
+        return {name: v.mean(axis=1) for name, v in values.items()}, None
+    if not reduce.startswith("best:"):
+        raise VidbenchError(f"protocol reduce {reduce!r}: use 'mean' or 'best:<metric>'")
+    key = reduce.split(":", 1)[1]
+    if key not in values:
+        raise VidbenchError(f"protocol reduce {reduce!r}: metric {key!r} is not computed (have {', '.join(values)})")
+    score = values[key].mean(axis=2)  # [V,S]
+    chosen = score.argmax(axis=1) if higher_is_better.get(key, True) else score.argmin(axis=1)
+    rows = np.arange(len(chosen))
+    return {name: v[rows, chosen] for name, v in values.items()}, chosen
+
+
+def bootstrap_ci(per_video: np.ndarray, seed: int, resamples: int = 1000, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap of the mean over videos: resample videos with replacement (seeded)."""
+    per_video = np.asarray(per_video, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    step = max(1, (1 << 22) // max(1, len(per_video)))  # bounded index arrays for large video sets
+    for start in range(0, resamples, step):
+        stop = min(resamples, start + step)
+        idx = rng.integers(0, len(per_video), size=(stop - start, len(per_video)))
+        means[start:stop] = per_video[idx].mean(axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def all_reduce_sum(tensors: list[torch.Tensor]) -> None:
+    """Sum state tensors over torch.distributed ranks in place (no-op single-process). One flat float64
+    buffer, so gloo and nccl see a single collective; nccl needs it on the GPU."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1 or not tensors:
+        return
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    flat = torch.cat([t.reshape(-1).to(device, torch.float64) for t in tensors])
+    dist.all_reduce(flat)
+    offset = 0
+    for t in tensors:
+        n = t.numel()
+        t.copy_(flat[offset : offset + n].reshape(t.shape).to(t.dtype))
+        offset += n

@@ -1,0 +1,89 @@
+"""Training checkpoints: one file per run folder, written atomically, loadable with weights_only=True.
+
+    models/<run>/checkpoint.pt = {"format", "vidbench_version", "config" (the resolved run config),
+        "model" (state dict), "optimizer", "scaler" (fp16 only), "step", "epoch", "position",
+        "elapsed", "rng" (one entry per rank: torch, cuda, numpy, python)}
+
+Only plain types and tensors go in, so `torch.load(path, weights_only=True)` (no pickled code) reads it.
+The file is replaced atomically (temporary name + rename, vidbench.fileio), so a run killed while saving
+keeps its previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidbench import __version__
+from vidbench.errors import VidbenchError
+from vidbench.fileio import atomic_write_bytes
+
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def checkpoint_path(run_dir_or_file) -> Path:
+    """A run folder -> its checkpoint.pt; a file path is returned as is."""
+    path = Path(run_dir_or_file)
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
+def save_checkpoint(path, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT_VERSION, "vidbench_version": __version__, **state}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read a checkpoint with weights_only=True; any unreadable file is a one-line VidbenchError."""
+    path = Path(path)
+    if not path.exists():
+        raise VidbenchError(f"{path}: checkpoint does not exist (train first: `vidbench train ...`)")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zipfile errors ...
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise VidbenchError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first_line[:200]})") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "model" not in state:
+        raise VidbenchError(f"{path}: not a vidbench checkpoint (format {FORMAT_VERSION} expected)")
+    return state
+
+
+# --- RNG states as plain types and tensors (numpy's and python's native states are not weights_only-safe)
+
+
+def capture_rng_state() -> dict:
+    np_state = np.random.get_state(legacy=False)
+    version, internal, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
+                   "gauss": gauss},
+    }
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np_state = state["numpy"]
+    np.random.set_state({
+        "bit_generator": np_state["bit_generator"],
+        "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+        "has_gauss": np_state["has_gauss"],
+        "gauss": np_state["gauss"],
+    })
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["internal"].tolist()), py["gauss"]))

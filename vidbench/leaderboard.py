@@ -1,0 +1,324 @@
+"""Table 1 from results files: rows = models, column groups = protocols (datasets) x {SSIM, PSNR, LPIPS, FVD}.
+
+    vidbench leaderboard                                  # leaderboard/results -> leaderboard/{table.*,figures,index.html}
+    vidbench leaderboard --protocol mmnist-short@1 --format tex
+
+Rules (the paper's, Table 1 caption, made exact):
+- Bold: the best value of a column and every value within 5% of it (|v - best| <= 0.05 |best|), with the
+  direction per metric (SSIM, PSNR higher is better; LPIPS, FVD lower).
+- Rank per column: 1 + the number of rows strictly better, on the values as displayed (so tied values
+  share the better rank: this reproduces the paper's mean ranks 2.25, 3.62, 2.75, 3.31, 2.62 from its
+  own numbers). Mean rank = mean over the Table 1 columns a row has.
+- A missing cell (metric not computed, unavailable, or the model not run on that protocol) is shown as
+  missing and is not ranked: it neither takes a rank nor pushes other rows down; the row's mean rank
+  averages the cells it has, and the count is shown beside it.
+- Each column holds one protocol, so only results of the same protocol are compared.
+- The paper's rows are ranked among themselves, never with measured rows, unless `rank_paper=True`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from vidbench import paper
+from vidbench.results import Result
+
+MEASURED, PAPER = "measured", "paper"
+
+
+@dataclass(frozen=True)
+class Metric:
+    label: str                 # column header: "SSIM"
+    higher_is_better: bool
+    decimals: int              # display precision; ranks compare values at this precision
+    ranked: bool = True        # Table 1 metrics count in the mean rank; extra columns do not
+
+
+# Summary keys per convention: "standard" (tf.image.ssim, per-frame PSNR) or "cwvae" (the authors' eval,
+# which produced the paper's numbers; see ../shared/REFERENCE.md section 2).
+CONVENTIONS = {
+    "standard": {"SSIM": "ssim", "PSNR": "psnr", "LPIPS": "lpips", "FVD": "fvd"},
+    "cwvae": {"SSIM": "ssim_cwvae", "PSNR": "psnr_cwvae", "LPIPS": "lpips", "FVD": "fvd"},
+}
+TABLE1_METRICS = {
+    "SSIM": Metric("SSIM", True, 3), "PSNR": Metric("PSNR", True, 2),
+    "LPIPS": Metric("LPIPS", False, 3), "FVD": Metric("FVD", False, 0),
+}
+# Beyond the paper (issue 7): the Moving MNIST readout, shown where a result has it, never ranked.
+EXTRA_METRICS = {
+    "readout_accuracy": Metric("Digit acc.", True, 3, ranked=False),
+    "readout_position_error": Metric("Pos. err. (px)", False, 2, ranked=False),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    protocol: str
+    key: str                   # summary key read from results ("ssim", "fvd", "readout_accuracy")
+    metric: Metric
+
+    @property
+    def dataset(self) -> str:
+        return self.protocol.split("@")[0]
+
+
+@dataclass
+class Row:
+    label: str
+    source: str                                       # MEASURED or PAPER
+    family: str = ""
+    values: dict[Column, float] = field(default_factory=dict)
+    notes: dict[Column, str] = field(default_factory=dict)  # why a cell is missing
+    ranks: dict[Column, int] = field(default_factory=dict)
+    bold: set[Column] = field(default_factory=set)
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def mean_rank(self) -> float | None:
+        ranked = [r for c, r in self.ranks.items() if c.metric.ranked]
+        return sum(ranked) / len(ranked) if ranked else None
+
+    @property
+    def num_ranked(self) -> int:
+        return sum(1 for c in self.ranks if c.metric.ranked)
+
+    @property
+    def display_label(self) -> str:
+        return f"{self.label} (paper)" if self.source == PAPER else self.label
+
+
+@dataclass
+class Table:
+    columns: list[Column]
+    rows: list[Row]
+    convention: str
+    rank_paper: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def protocols(self) -> list[str]:
+        return list(dict.fromkeys(c.protocol for c in self.columns))
+
+
+def protocol_order(protocols) -> list[str]:
+    """The paper's dataset order first (MineRL, KTH, Mazes, Moving MNIST), then by name: stable output."""
+    datasets = list(paper.DATASETS)
+
+    def key(p):
+        d = p.split("@")[0]
+        return (datasets.index(d) if d in datasets else len(datasets), p)
+
+    return sorted(set(protocols), key=key)
+
+
+def paper_protocol(dataset: str) -> str:
+    """The protocol that reproduces the authors' evaluation of a dataset (the paper's rows sit there)."""
+    return f"{dataset}@1"
+
+
+def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: bool = False,
+                convention: str = "standard") -> Table:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}, got {convention!r}")
+    keys = CONVENTIONS[convention]
+    warnings = []
+    # One row per model label; a second result for the same (model, protocol) replaces the first in path
+    # order, and says so.
+    rows: dict[str, Row] = {}
+    seen: dict[tuple[str, str], Result] = {}
+    for r in results:
+        if (r.model, r.protocol) in seen:
+            warnings.append(f"{r.path}: replaces {seen[r.model, r.protocol].path} for {r.model} on {r.protocol}")
+        seen[r.model, r.protocol] = r
+    for (model, _), r in seen.items():
+        rows.setdefault(model, Row(model, MEASURED, family=r.family)).results.append(r)
+
+    protocols = {r.protocol for r in seen.values()}
+    if with_paper:
+        protocols |= {paper_protocol(d) for d in paper.DATASETS}
+    columns = []
+    for p in protocol_order(protocols):
+        columns += [Column(p, keys[m], TABLE1_METRICS[m]) for m in paper.METRICS]
+        if any(r.protocol == p and key in r.summary for r in seen.values() for key in EXTRA_METRICS):
+            columns += [Column(p, key, metric) for key, metric in EXTRA_METRICS.items()]
+
+    for row in rows.values():
+        for r in row.results:
+            for c in columns:
+                if c.protocol != r.protocol:
+                    continue
+                v = r.value(c.key)
+                if v is not None:
+                    row.values[c] = v
+                elif c.key in r.unavailable:
+                    row.notes[c] = r.unavailable[c.key]
+                else:
+                    row.notes[c] = f"{c.key} not in {r.path.name}"
+    paper_rows = []
+    if with_paper:
+        by_label = {c.protocol.split("@")[0] + "/" + c.metric.label: c for c in columns if c.metric.ranked}
+        for model, cells in paper.table1_rows().items():
+            row = Row(model, PAPER, family=paper.MODEL_FAMILY[model])
+            for (dataset, metric), v in cells.items():
+                row.values[by_label[f"{dataset}/{metric}"]] = v
+            paper_rows.append(row)
+
+    measured = sorted(rows.values(), key=lambda r: r.label)
+    pools = [measured + paper_rows] if rank_paper else [measured, paper_rows]
+    for pool in pools:
+        rank_and_bold(pool, columns)
+    measured.sort(key=lambda r: (r.mean_rank is None, r.mean_rank or 0.0, r.label))
+    return Table(columns, measured + paper_rows, convention, rank_paper, warnings)
+
+
+def rank_and_bold(rows: list[Row], columns: list[Column]) -> None:
+    """Competition ranking ("1224") per column over the rows that have the cell, and the 5% bold rule."""
+    for c in columns:
+        sign = 1 if c.metric.higher_is_better else -1
+        present = [(row, round(row.values[c], c.metric.decimals)) for row in rows if c in row.values]
+        if not present:
+            continue
+        for row, v in present:
+            row.ranks[c] = 1 + sum(1 for _, w in present if sign * w > sign * v)
+        best = max(sign * v for _, v in present) * sign
+        for row, v in present:
+            if abs(v - best) <= paper.BOLD_WITHIN * abs(best) + 1e-12:
+                row.bold.add(c)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def format_value(row: Row, c: Column) -> str:
+    if c not in row.values:
+        return ""
+    decimals = c.metric.decimals
+    if row.source == PAPER and c.metric.label in ("SSIM", "LPIPS"):
+        decimals = 2  # as printed in the paper
+    return f"{row.values[c]:.{decimals}f}"
+
+
+def format_rank(row: Row) -> str:
+    # Python's format rounds exact halves to even: 3.625 -> "3.62", 2.625 -> "2.62", as the paper prints them.
+    return "" if row.mean_rank is None else f"{row.mean_rank:.2f}"
+
+
+def _arrow(m: Metric) -> str:
+    return "↑" if m.higher_is_better else "↓"
+
+
+def rules_text(table: Table) -> list[str]:
+    lines = [
+        "Bold: best per column and all within 5% of it. Rank per column: 1 + number of strictly better rows, "
+        "on displayed values (ties share the better rank). Mean rank over the SSIM/PSNR/LPIPS/FVD cells a row "
+        "has (count in brackets); a missing cell is not ranked.",
+        f"SSIM/PSNR convention: {table.convention} "
+        f"({'tf.image.ssim, per-frame PSNR' if table.convention == 'standard' else 'the authors eval: skimage 0.18 defaults'}).",
+    ]
+    if any(r.source == PAPER for r in table.rows):
+        how = "ranked together with the measured rows (--rank-paper)" if table.rank_paper else \
+            "ranked only among themselves"
+        lines.append(f"Rows marked (paper) are the numbers printed in {paper.SOURCE}, with the authors' eval "
+                     f"conventions, not measured by vidbench; {how}.")
+    return lines
+
+
+def missing_notes(table: Table) -> list[str]:
+    """One line per distinct reason a measured cell is missing (e.g. FVD: I3D weights not found)."""
+    notes = {}
+    for row in table.rows:
+        for c, why in row.notes.items():
+            notes.setdefault(f"{c.protocol} {c.metric.label}: {why}", []).append(row.label)
+    return [f"{k} ({', '.join(v)})" for k, v in notes.items()]
+
+
+def to_markdown(table: Table) -> str:
+    head = ["model", "source"] + [f"{c.protocol} {c.metric.label} {_arrow(c.metric)}" for c in table.columns] + ["mean rank"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in table.rows:
+        cells = []
+        for c in table.columns:
+            text = format_value(row, c) or ("n/a" if c in row.notes else "–")
+            cells.append(f"**{text}**" if c in row.bold else text)
+        rank = f"{format_rank(row)} ({row.num_ranked})" if row.mean_rank is not None else "–"
+        lines.append("| " + " | ".join([row.display_label, row.source] + cells + [rank]) + " |")
+    notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)]
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
+        "{": r"\{", "}": r"\}", "~": r"\~{}", "^": r"\^{}"}
+
+
+def _tex_escape(s: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in s)
+
+
+def to_latex(table: Table) -> str:
+    """A booktabs table like the paper's: one column group per protocol."""
+    groups = [(p, [c for c in table.columns if c.protocol == p]) for p in table.protocols()]
+    spec = "ll" + "".join("|" + "r" * len(cols) for _, cols in groups) + "|r"
+    out = [r"\begin{tabular}{" + spec + "}", r"\toprule"]
+    out.append(" & ".join(["", ""] + [rf"\multicolumn{{{len(cols)}}}{{c|}}{{{_tex_escape(p)}}}" for p, cols in groups]
+                          + ["Mean"]) + r" \\")
+    out.append(" & ".join(["Model", "Source"] + [_tex_escape(c.metric.label) + ("$\\uparrow$" if c.metric.higher_is_better
+                                                                                else "$\\downarrow$")
+                                                 for _, cols in groups for c in cols] + ["Rank"]) + r" \\")
+    out.append(r"\midrule")
+    previous = None
+    for row in table.rows:
+        if previous is not None and row.source != previous:
+            out.append(r"\midrule")
+        previous = row.source
+        cells = []
+        for _, cols in groups:
+            for c in cols:
+                text = format_value(row, c) or ("n/a" if c in row.notes else "--")
+                cells.append(rf"\textbf{{{text}}}" if c in row.bold else text)
+        out.append(" & ".join([_tex_escape(row.display_label), row.source] + cells
+                              + [format_rank(row) or "--"]) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(out) + "\n" + "".join(f"% {n}\n" for n in rules_text(table))
+
+
+def to_csv(table: Table) -> str:
+    """Full-precision values (not rounded), one row per model; bold and ranks as separate columns."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = [f"{c.protocol}/{c.key}" for c in table.columns]
+    w.writerow(["model", "source", "family"] + names + [f"rank:{n}" for n in names] + ["mean_rank", "num_ranked"])
+    for row in table.rows:
+        vals = [repr(row.values[c]) if c in row.values else "" for c in table.columns]
+        ranks = [str(row.ranks[c]) if c in row.ranks else "" for c in table.columns]
+        mean = "" if row.mean_rank is None else repr(row.mean_rank)
+        w.writerow([row.label, row.source, row.family] + vals + ranks + [mean, row.num_ranked])
+    return buf.getvalue()
+
+
+def to_html_table(table: Table) -> str:
+    """The table as an HTML fragment (the page wraps it); paper rows get their own class and label."""
+    from html import escape
+
+    groups = [(p, [c for c in table.columns if c.protocol == p]) for p in table.protocols()]
+    out = ['<table class="leaderboard" id="leaderboard">', "<thead><tr><th rowspan=2>model</th><th rowspan=2>source</th>"]
+    out += [f'<th colspan={len(cols)} class="group">{escape(p)}</th>' for p, cols in groups]
+    out.append("<th rowspan=2>mean rank</th></tr><tr>")
+    out += [f"<th>{escape(c.metric.label)} {_arrow(c.metric)}</th>" for _, cols in groups for c in cols]
+    out.append("</tr></thead><tbody>")
+    for row in table.rows:
+        out.append(f'<tr class="{row.source}"><td class="model">{escape(row.display_label)}</td><td>{row.source}</td>')
+        for c in table.columns:
+            text = format_value(row, c)
+            if not text:
+                title = escape(row.notes.get(c, "not run"), quote=True)
+                out.append(f'<td class="missing" title="{title}">{"n/a" if c in row.notes else "–"}</td>')
+            else:
+                out.append(f"<td><b>{text}</b></td>" if c in row.bold else f"<td>{text}</td>")
+        rank = f"{format_rank(row)} <small>({row.num_ranked})</small>" if row.mean_rank is not None else "–"
+        out.append(f'<td class="rank">{rank}</td></tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+FORMATS = {"md": ("table.md", to_markdown), "tex": ("table.tex", to_latex), "csv": ("table.csv", to_csv)}

@@ -1,0 +1,75 @@
+"""Layers shared by the models: Keras-style initialisation and the authors' 64x64 conv encoder/decoder.
+
+Shapes follow the CW-VAE code (cnns.py of vaibhavsaxena11/cwvae, REFERENCE.md section 1): four 'valid'
+convs, kernel 4, stride 2, LeakyReLU(0.2) (TF's leaky_relu default) take 64 -> 31 -> 14 -> 6 -> 2; the
+decoder goes 1 -> 5 -> 13 -> 30 -> 64 with transposed convs and a tanh output. `filters` is the authors'
+32 * channels_mult.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default alpha
+IMAGE_SIZE = 64
+
+
+def keras_init_(module: nn.Module) -> nn.Module:
+    """Keras defaults: glorot-uniform kernels, zero biases, orthogonal GRU recurrent kernel.
+
+    torch's xavier_uniform_ uses the same limit sqrt(6 / (fan_in + fan_out)) for Linear, Conv2d and
+    ConvTranspose2d (the sum of fans is symmetric, so the transposed-kernel layout does not matter). The GRU
+    kernels are initialised as whole [3*units, in] matrices as Keras does; torch's gate order (r, z, n)
+    differs from Keras' (z, r, h), which changes nothing for these distributions.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.GRUCell):
+            nn.init.xavier_uniform_(m.weight_ih)
+            nn.init.orthogonal_(m.weight_hh)
+            nn.init.zeros_(m.bias_ih)
+            nn.init.zeros_(m.bias_hh)
+    return module
+
+
+class ConvEncoder(nn.Module):
+    """Frames [N, C, 64, 64] -> features [N, 2*2*8*filters] (1024 for the authors' 32 filters)."""
+
+    def __init__(self, channels: int, filters: int = 32):
+        super().__init__()
+        widths = [channels, filters, 2 * filters, 4 * filters, 8 * filters]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 4, stride=2) for a, b in zip(widths, widths[1:]))
+        self.out_features = 2 * 2 * widths[-1]
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
+        # Keras flattens channels-last (H, W, C); the order only permutes features, which the following
+        # dense layers absorb, so torch's (C, H, W) flattening is equivalent.
+        return x.flatten(1)
+
+
+class ConvDecoder(nn.Module):
+    """States [N, D] -> tanh frames [N, C, 64, 64] in [-1, 1] (the authors' output activation)."""
+
+    def __init__(self, in_features: int, channels: int, filters: int = 32):
+        super().__init__()
+        self.dense = nn.Linear(in_features, 32 * filters)  # 1024 for filters=32, no activation
+        widths = [32 * filters, 4 * filters, 2 * filters, filters]
+        kernels = [5, 5, 6]
+        self.deconvs = nn.ModuleList(
+            nn.ConvTranspose2d(a, b, k, stride=2) for a, b, k in zip(widths, widths[1:], kernels)
+        )
+        self.out = nn.ConvTranspose2d(filters, channels, 6, stride=2)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        x = self.dense(states)[:, :, None, None]
+        for deconv in self.deconvs:
+            x = F.leaky_relu(deconv(x), LEAKY_SLOPE)
+        return torch.tanh(self.out(x))
