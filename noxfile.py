@@ -30,7 +30,7 @@ def demo(session):
 @nox.session
 def bench(session):
     install(session, "dev")
-    session.run("pytest", "-q", "-s", "tests/benchmarks", "-p", "no:cacheprovider", *session.posargs)
+    session.run("pytest", "-q", "-s", "-o", "python_files=bench_*.py", "-o", "addopts=", "tests/benchmarks", *session.posargs)
 
 
 @nox.session

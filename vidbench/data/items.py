@@ -12,8 +12,8 @@ would not do: with --skip-bad, the written prefix is not the first N items.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from typing import Callable, Iterable
 
 from vidbench.data.store import SplitWriter
 from vidbench.errors import VidbenchError

@@ -91,19 +91,24 @@ def video_info(stem: str) -> dict:
     return {"person": int(person), "action": action, "scenario": int(scenario)}
 
 
+def video_label(container: Path, member: str) -> str:
+    """How errors name a video: zip:member, or its path."""
+    return f"{container}:{member}" if container.is_file() else str(container / member)
+
+
 def decode(container: Path, member: str) -> np.ndarray:
     """uint8 [T,64,64,1]; the raw frames must be 160x120."""
     import cv2
 
-    label = f"{container}:{member}" if container.is_file() else str(container / member)
+    name = video_label(container, member)
     with opened_video(container, member) as video_path:
-        frames = read_video(video_path, size=RAW_SIZE, grayscale=True, name=label)
+        frames = read_video(video_path, size=RAW_SIZE, grayscale=True, name=name)
         # A truncated avi decodes silently up to the cut; its header still states the full frame count.
         capture = cv2.VideoCapture(str(video_path))
         declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         capture.release()
     if len(frames) < declared:
-        raise VidbenchError(f"{label}: {len(frames)} frames decoded, its header declares {declared} (truncated?)")
+        raise VidbenchError(f"{name}: {len(frames)} frames decoded, its header declares {declared} (truncated?)")
     small = [cv2.resize(f, (SIZE[1], SIZE[0]), interpolation=cv2.INTER_AREA) for f in frames]
     return np.stack(small)[..., None]
 
@@ -142,7 +147,7 @@ def prepare(out, *, path=None, sequences=None, split: str = DEFAULT_SPLIT, limit
 
     for name in ("test", "train"):
         write_items(writer.split(name), by_split[name], decode_item, bad, limit=limit,
-                    label=lambda stem: f"{videos[stem][0]}:{videos[stem][1]}", progress=progress, desc=f"kth {name}")
+                    label=lambda stem: video_label(*videos[stem]), progress=progress, desc=f"kth {name}")
     bad.add_to(writer)
     writer.extra["no_sequence_entry"] = sorted(stem for stem in videos if stem not in ranges)
     return writer.commit()

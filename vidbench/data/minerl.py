@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidbench.data.archive import list_videos, opened_video
-from vidbench.data.items import BadInputs, write_items, written_items
+from vidbench.data.items import BadInputs, written_items
 from vidbench.data.store import DatasetWriter
 from vidbench.data.video import read_video
+from vidbench.data.video_archive import prepare_video_archive
 from vidbench.errors import VidbenchError
 
 LENGTH = 500
@@ -78,25 +78,10 @@ def _find_raw(path) -> Path:
 
 
 def prepare_cwvae(out, archive, *, limit=None, skip_bad=False, overwrite=False, progress=None) -> dict:
-    names = {split: list_videos(archive, split) for split in ("train", "test")}
-    for split, found in names.items():
-        if not found:
-            raise VidbenchError(f"{archive}: no {split}/*.mp4 videos (expected the layout of "
-                                f"minerl_navigate.zip: {CWVAE_LAYOUT})")
-    source = {"kind": "cwvae-archive", "path": str(Path(archive).resolve())}
-    writer = DatasetWriter(out, dataset="minerl", source=source, params={"limit": limit, "skip_bad": skip_bad},
-                           overwrite=overwrite)
-    bad = BadInputs(skip_bad)
-
-    def decode(name):
-        with opened_video(archive, name) as video_path:
-            return read_video(video_path, size=SIZE, frames=LENGTH, name=f"{archive}:{name}"), {}
-
-    for split in ("test", "train"):
-        write_items(writer.split(split), names[split], decode, bad, limit=limit,
-                    label=lambda name: f"{archive}:{name}", progress=progress, desc=f"minerl {split}")
-    bad.add_to(writer)
-    return writer.commit()
+    return prepare_video_archive(out, archive, dataset="minerl", folders={"train": "train", "test": "test"},
+                                 frames={"train": LENGTH, "test": LENGTH}, size=SIZE, grayscale=False,
+                                 layout=f"the layout of minerl_navigate.zip: {CWVAE_LAYOUT}", limit=limit,
+                                 skip_bad=skip_bad, overwrite=overwrite, progress=progress)
 
 
 # --- raw MINERL_DATA_ROOT ---

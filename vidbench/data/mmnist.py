@@ -22,11 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidbench.data.archive import list_videos, opened_video
 from vidbench.data.digits import load_digits
 from vidbench.data.store import DatasetWriter
-from vidbench.data.video import read_video
-from vidbench.errors import VidbenchError
+from vidbench.data.video_archive import prepare_video_archive
 
 CANVAS = 64
 DIGIT = 28
@@ -83,9 +81,9 @@ def make_sequence(seed: int, split: str, index: int, length: int, images: np.nda
 
 
 def prepare(out, *, idx_dir=None, archive=None, num_train=None, num_test=None, seed=0, limit=None,
-            overwrite=False, progress=None) -> dict:
+            skip_bad=False, overwrite=False, progress=None) -> dict:
     if archive is not None:
-        return prepare_archive(out, archive, limit=limit, overwrite=overwrite, progress=progress)
+        return prepare_archive(out, archive, limit=limit, skip_bad=skip_bad, overwrite=overwrite, progress=progress)
     counts = {"train": num_train or DEFAULTS["num_train"], "test": num_test or DEFAULTS["num_test"]}
     if limit is not None:
         counts = {split: min(n, limit) for split, n in counts.items()}
@@ -106,24 +104,10 @@ def prepare(out, *, idx_dir=None, archive=None, num_train=None, num_test=None, s
     return manifest
 
 
-def prepare_archive(out, archive, *, limit=None, overwrite=False, progress=None) -> dict:
+def prepare_archive(out, archive, *, limit=None, skip_bad=False, overwrite=False, progress=None) -> dict:
     """The authors' moving_mnist_2digit.zip (or its folder): train-seq100/*.mp4, test-seq1000/*.mp4."""
-    layout = {"train": ("train-seq100", 100), "test": ("test-seq1000", 1000)}
-    names = {split: list_videos(archive, folder) for split, (folder, _) in layout.items()}
-    for split, found in names.items():
-        if not found:
-            raise VidbenchError(f"{archive}: no {layout[split][0]}/*.mp4 videos (expected the layout of "
-                                f"moving_mnist_2digit.zip: train-seq100/*.mp4, test-seq1000/*.mp4)")
-        if limit is not None:
-            names[split] = found[:limit]
-    source = {"kind": "cwvae-archive", "path": str(Path(archive).resolve())}
-    writer = DatasetWriter(out, dataset="mmnist", source=source, params={"limit": limit}, overwrite=overwrite)
-    for split, (_, frames) in layout.items():
-        split_writer = writer.split(split)
-        todo = names[split][split_writer.resume_from:]
-        for name in progress(todo, desc=f"mmnist {split}") if progress else todo:
-            with opened_video(archive, name) as path:
-                video = read_video(path, size=(CANVAS, CANVAS), frames=frames, grayscale=True,
-                                   name=f"{archive}:{name}")
-            split_writer.add(video, {"file": name})
-    return writer.commit()
+    return prepare_video_archive(
+        out, archive, dataset="mmnist", folders={"train": "train-seq100", "test": "test-seq1000"},
+        frames={"train": 100, "test": 1000}, size=(CANVAS, CANVAS), grayscale=True,
+        layout="the layout of moving_mnist_2digit.zip: train-seq100/*.mp4, test-seq1000/*.mp4", limit=limit,
+        skip_bad=skip_bad, overwrite=overwrite, progress=progress)

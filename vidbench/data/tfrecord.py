@@ -18,8 +18,9 @@ encode_example / write_records exist for tests and benchmarks that must produce 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
