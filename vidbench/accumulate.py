@@ -12,6 +12,8 @@ import torch
 
 from vidbench.errors import VidbenchError
 
+BOOTSTRAP_INDEX_BUDGET = 1 << 22  # resample indices drawn at once: bounded memory for large video sets
+
 
 class TimestepStats:
     """Sum and sum of squares over videos of one metric at every predicted frame, plus the video count."""
@@ -24,8 +26,9 @@ class TimestepStats:
     def update(self, values: np.ndarray) -> None:
         """values: [videos, T] per-frame metric values of already sample-reduced videos."""
         values = torch.as_tensor(np.asarray(values, dtype=np.float64))
-        self.sum += values.sum(0)
-        self.sumsq += (values * values).sum(0)
+        for row in values:  # one video at a time: the sums never depend on where batches were cut
+            self.sum += row
+            self.sumsq += row * row
         self.count += values.shape[0]
 
     def tensors(self) -> list[torch.Tensor]:
@@ -68,7 +71,7 @@ def bootstrap_ci(per_video: np.ndarray, seed: int, resamples: int = 1000, level:
     per_video = np.asarray(per_video, dtype=np.float64)
     rng = np.random.default_rng(seed)
     means = np.empty(resamples)
-    step = max(1, (1 << 22) // max(1, len(per_video)))  # bounded index arrays for large video sets
+    step = max(1, BOOTSTRAP_INDEX_BUDGET // max(1, len(per_video)))
     for start in range(0, resamples, step):
         stop = min(resamples, start + step)
         idx = rng.integers(0, len(per_video), size=(stop - start, len(per_video)))

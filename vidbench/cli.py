@@ -234,8 +234,9 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
 @click.option("--skip-unavailable", is_flag=True, help="record metrics without local weights as unavailable")
 @click.option("--weights-dir", type=click.Path(path_type=Path), default=None, help="folder with LPIPS/I3D weight files")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="videos per batch (part of the seeding)")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="results file (default evals/<model>-<protocol>/results.json)")
-@click.option("--run-dir", type=click.Path(path_type=Path), default=None, help="cache folder (default: beside --out)")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="results file (default: results.json in the cache folder)")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
+              help="cache folder (default: <checkpoint run>/eval-<protocol>/, runs/evals/<model>-<protocol>/, or beside --out)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
 def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, horizon, num_videos, num_samples,
@@ -338,22 +339,24 @@ def analyze_levels(run, dataset, levels, video, num_videos, context, horizon, nu
     click.echo(f"wrote {record['image']}", err=True)
 
 
-def run():
-    """Console-script entry point: user errors are one line on stderr and exit 1; Ctrl-C says how to resume."""
+def run_guarded(fn, *args) -> int:
+    """Run fn; user errors become one line on stderr and exit 1; Ctrl-C says how to resume (exit 130)."""
     try:
-        main(standalone_mode=False)
+        return fn(*args) or 0
     except VidbenchError as e:
         click.echo(f"error: {e}", err=True)
-        sys.exit(1)
-    except click.exceptions.Abort:
+        return 1
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("interrupted; run the same command again to resume", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted; run the same command again to resume", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as e:
         e.show()
-        sys.exit(e.exit_code)
+        return e.exit_code
+
+
+def run():
+    """Console-script entry point."""
+    sys.exit(run_guarded(lambda: main(standalone_mode=False)))
 
 
 if __name__ == "__main__":

@@ -51,13 +51,15 @@ class TFAdam(torch.optim.Optimizer):
         return loss
 
 
-def clip_global_norm_(parameters, max_norm: float) -> torch.Tensor:
-    """tf.clip_by_global_norm: scale every gradient by max_norm / max(global_norm, max_norm).
-    Returns the global norm before clipping (logged as grad_norm)."""
+def clip_global_norm_(parameters, max_norm: float | None) -> torch.Tensor:
+    """tf.clip_by_global_norm: scale every gradient by max_norm / max(global_norm, max_norm); None: no
+    clipping. Returns the global norm before clipping (logged as grad_norm)."""
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return torch.zeros(())
     norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if max_norm is None:
+        return norm
     scale = max_norm / torch.clamp(norm, min=max_norm)
     torch._foreach_mul_(grads, scale.to(grads[0].dtype))
     return norm

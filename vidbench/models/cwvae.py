@@ -13,6 +13,16 @@ uses the raw tanh output as the Gaussian mean, exactly as the original; predict(
 
 NoTmpAbs is the same model with k = 1; the paper's RSSM baseline is the same code with one level.
 
+Beyond the VideoModel interface (for the analyses and the tests):
+    observe(video, prior_levels=(), generator=None) -> per level (bottom first) dict of [B, T_l, ...]:
+        z, h, prior_mean/std, post_mean/std, kl (KL per step), context, last
+    states_per_frame(levels, T)  -> per level the [z, h] each frame sees (the clock made visible)
+    predict(..., prior_levels=(2,))  -> level 2 follows its prior over the context too (authors' use_obs)
+    rollout(states, horizon, generator) -> level-0 [z, h] chunks of the open-loop prior rollout
+Note on causality: a block's embedding sees only its own frames, but a lower level's posterior also sees
+the upper level's state, whose block is longer: every posterior state sees no frame after the end of the
+top-level block it lies in (tests/test_cwvae.py checks exactly that).
+
 Speed notes: everything that does not depend on the recurrence is batched over time outside the loop
 (the context and embedding halves of the first dense layers, the prior heads during training, the noise),
 and each mean/std head pair is one matmul (the +0.54 input shift is folded into the std bias).
@@ -52,7 +62,8 @@ PRESET_NAMES = tuple(PRESETS)
 
 
 def gaussian_kl(mean1, std1, mean2, std2) -> torch.Tensor:
-    """KL(N1 || N2) of diagonal Gaussians, summed over the last axis."""
+    """KL(N1 || N2) of diagonal Gaussians, summed over the last axis; in float32 even under autocast."""
+    mean1, std1, mean2, std2 = (x.float() for x in (mean1, std1, mean2, std2))
     var_ratio = (std1 / std2) ** 2
     term = ((mean1 - mean2) / std2) ** 2
     return 0.5 * (var_ratio + term - 1 - torch.log(var_ratio)).sum(-1)
@@ -111,7 +122,7 @@ class RSSMCell(nn.Module):
             else:
                 x = F.relu(self.prior_out(h))
             mean, std = self.split_heads(F.linear(x, head_w, head_b))
-            z = mean + std * noise[:, t]
+            z = torch.addcmul(mean, std, noise[:, t])
             zs.append(z), hs.append(h), means.append(mean), stds.append(std)
         out = {"z": torch.stack(zs, 1), "h": torch.stack(hs, 1), "last": (z, h)}
         if embed is not None:
@@ -164,8 +175,20 @@ class CWVAE(VideoModel):
     def zero_state(self, batch: int, like: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [(like.new_zeros(batch, self.stoch), like.new_zeros(batch, self.deter)) for _ in range(self.levels)]
 
+    # Set by the trainer under DDP to (first row, global batch): every rank then draws the whole global
+    # batch's training noise from the same seed and keeps its own rows, so N ranks match one process.
+    noise_rows: tuple[int, int] | None = None
+
     def _noise(self, batch, steps, like, generator):
-        return torch.randn(batch, steps, self.stoch, generator=generator, device=like.device, dtype=like.dtype)
+        """Standard normal noise for `steps` steps, drawn on the generator's device (so a CPU generator
+        drives a GPU model, and a seed gives the same samples on every device)."""
+        device = generator.device if generator is not None else like.device
+        if generator is None and self.noise_rows is not None:
+            first, total = self.noise_rows
+            noise = torch.randn(total, steps, self.stoch, device=device)[first : first + batch]
+        else:
+            noise = torch.randn(batch, steps, self.stoch, generator=generator, device=device)
+        return noise.to(like.device, like.dtype if like.dtype.is_floating_point else torch.float32)
 
     # ---- filtering over observed frames ---------------------------------------------------------------
     def observe(self, video: torch.Tensor, prior_levels=(), generator: torch.Generator | None = None) -> list[dict]:
@@ -194,6 +217,12 @@ class CWVAE(VideoModel):
             context = torch.cat([res["z"], res["h"]], -1).repeat_interleave(self.k, 1)
         return out
 
+    def states_per_frame(self, levels: list[dict], frames: int) -> list[torch.Tensor]:
+        """observe() output -> per level [B, frames, S+D]: the [z, h] each frame sees at that level
+        (level l's step j holds for frames j*k^l ... (j+1)*k^l - 1)."""
+        return [torch.cat([res["z"], res["h"]], -1).repeat_interleave(self.k**level, 1)[:, :frames]
+                for level, res in enumerate(levels)]
+
     def decode(self, states: torch.Tensor) -> torch.Tensor:
         """Level-0 [z, h] [B,T,S+D] -> tanh frames [B,T,C,H,W] in [-1, 1]."""
         b, t = states.shape[:2]
@@ -205,7 +234,7 @@ class CWVAE(VideoModel):
         time, plus every level's KL summed over its steps; both averaged over the batch."""
         b, t = video.shape[:2]
         levels = self.observe(video)
-        mean = self.decode(torch.cat([levels[0]["z"], levels[0]["h"]], -1))
+        mean = self.decode(torch.cat([levels[0]["z"], levels[0]["h"]], -1)).float()  # float32 under autocast
         std = self.config["dec_std"]
         per_pixel = 0.5 * ((video - mean) / std) ** 2 + math.log(std) + 0.5 * math.log(2 * math.pi)
         nll = per_pixel.sum() / b
@@ -252,6 +281,8 @@ class CWVAE(VideoModel):
         follow their prior there instead, for `vidbench analyze levels`), then priors forward from the last
         states at every level; generated frames are never fed back. Output clamped from tanh to [0, 1]."""
         self.check_context(context)
+        if not set(prior_levels) <= set(range(self.levels)):
+            raise VidbenchError(f"{self.config['name']}: prior_levels {tuple(prior_levels)} outside levels 0..{self.levels - 1}")
         b, c = context.shape[0], context.shape[2]
         video = context.repeat_interleave(num_samples, 0)
         if video.shape[1]:

@@ -47,7 +47,8 @@ class ConvEncoder(nn.Module):
         self.out_features = 2 * 2 * widths[-1]
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames
+        # channels-last runs these strided convs ~1.5x faster on CPU (oneDNN); measured in bench_cwvae.py
+        x = frames.contiguous(memory_format=torch.channels_last) if frames.device.type == "cpu" else frames
         for conv in self.convs:
             x = F.leaky_relu(conv(x), LEAKY_SLOPE)
         # Keras flattens channels-last (H, W, C); the order only permutes features, which the following
@@ -69,7 +70,33 @@ class ConvDecoder(nn.Module):
         self.out = nn.ConvTranspose2d(filters, channels, 6, stride=2)
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
-        x = self.dense(states)[:, :, None, None]
-        for deconv in self.deconvs:
+        x = self.dense(states)
+        # The first transposed conv reads a 1x1 image: it is exactly a matmul with the kernel viewed as
+        # [in, out*k*k] (no overlapping taps), several times faster than the generic CPU kernel.
+        first = self.deconvs[0]
+        x = torch.addmm(first.bias.repeat_interleave(first.kernel_size[0] ** 2), x, first.weight.flatten(1))
+        x = F.leaky_relu(x.view(-1, first.out_channels, *first.kernel_size), LEAKY_SLOPE)
+        for deconv in self.deconvs[1:]:
             x = F.leaky_relu(deconv(x), LEAKY_SLOPE)
-        return torch.tanh(self.out(x))
+        return torch.tanh(conv_transpose_stride2(x, self.out.weight, self.out.bias))
+
+
+def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """F.conv_transpose2d(x, weight, bias, stride=2) (no padding) as one ordinary conv + pixel shuffle.
+
+    Output pixel (2u+p, 2v+q) only receives kernel taps of parity (p, q), so each of the 4 parity classes
+    is a plain correlation of x with a flipped sub-kernel; stacking them as 4x the output channels and
+    interleaving with pixel_shuffle gives the transposed conv. An odd kernel is zero-padded to even and the
+    extra row/column cropped. The generic CPU transposed conv is slow for few output channels (the decoder's
+    last layer): this form is ~2x faster there, forward and backward. Tested against F.conv_transpose2d.
+    """
+    cin, cout, k = weight.shape[0], weight.shape[1], weight.shape[2]
+    half = (k + 1) // 2
+    if k % 2:
+        weight = F.pad(weight, (0, 1, 0, 1))
+    # tap ky = 2*m + p: [cin, cout, m, p, n, q]; flip m, n to turn the scatter into a correlation
+    sub = weight.view(cin, cout, half, 2, half, 2).flip(2, 4)
+    sub = sub.permute(1, 3, 5, 0, 2, 4).reshape(cout * 4, cin, half, half)  # channel = (o, p, q)
+    y = F.pixel_shuffle(F.conv2d(x, sub, bias.repeat_interleave(4), padding=half - 1), 2)
+    size = (x.shape[-2] - 1) * 2 + k, (x.shape[-1] - 1) * 2 + k
+    return y[..., : size[0], : size[1]]

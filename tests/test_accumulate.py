@@ -1,0 +1,83 @@
+"""Streaming accumulators, sample reduction and the bootstrap, against direct numpy computations."""
+
+import numpy as np
+import pytest
+
+from vidbench.accumulate import TimestepStats, bootstrap_ci, reduce_samples
+from vidbench.errors import VidbenchError
+
+
+def test_timestep_stats_streamed_in_batches_equal_direct_mean_and_std():
+    rng = np.random.default_rng(0)
+    values = rng.normal(20, 3, size=(11, 7))
+    stats = TimestepStats(7)
+    for start in range(0, 11, 4):  # batches of 4, 4, 3 videos
+        stats.update(values[start : start + 4])
+    np.testing.assert_allclose(stats.mean(), values.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(stats.std(), values.std(0), rtol=1e-10)
+
+
+def test_timestep_stats_of_two_shards_sum_to_the_whole():
+    rng = np.random.default_rng(1)
+    values = rng.uniform(size=(9, 5))
+    a, b, whole = TimestepStats(5), TimestepStats(5), TimestepStats(5)
+    a.update(values[:4]), b.update(values[4:]), whole.update(values)
+    for ta, tb in zip(a.tensors(), b.tensors()):
+        ta += tb  # what all_reduce(SUM) does across ranks
+    np.testing.assert_allclose(a.mean(), whole.mean(), rtol=1e-14)
+    np.testing.assert_allclose(a.std(), whole.std(), rtol=1e-10)
+
+
+def test_reduce_mean_of_samples():
+    rng = np.random.default_rng(2)
+    values = {"ssim": rng.uniform(size=(3, 4, 6)), "psnr": rng.uniform(10, 30, size=(3, 4, 6))}
+    reduced, chosen = reduce_samples(values, "mean", {"ssim": True, "psnr": True})
+    assert chosen is None
+    np.testing.assert_array_equal(reduced["psnr"], values["psnr"].mean(1))
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_reduce_best_of_samples_by_mean_over_time(higher):
+    rng = np.random.default_rng(3)
+    values = {"lpips": rng.uniform(size=(5, 3, 8)), "psnr": rng.uniform(10, 30, size=(5, 3, 8))}
+    reduced, chosen = reduce_samples(values, "best:lpips", {"lpips": higher, "psnr": True})
+    scores = values["lpips"].mean(2)
+    expected = scores.argmax(1) if higher else scores.argmin(1)
+    np.testing.assert_array_equal(chosen, expected)
+    for v in range(5):  # every metric is read from the chosen sample
+        np.testing.assert_array_equal(reduced["psnr"][v], values["psnr"][v, expected[v]])
+        np.testing.assert_array_equal(reduced["lpips"][v], values["lpips"][v, expected[v]])
+
+
+def test_reduce_rejects_unknown_rule_and_metric():
+    values = {"ssim": np.zeros((1, 2, 3))}
+    with pytest.raises(VidbenchError, match="best:<metric>"):
+        reduce_samples(values, "median", {})
+    with pytest.raises(VidbenchError, match="'psnr' is not computed"):
+        reduce_samples(values, "best:psnr", {})
+
+
+def test_bootstrap_is_seeded_and_brackets_the_mean():
+    rng = np.random.default_rng(4)
+    per_video = rng.normal(0.6, 0.1, size=40)
+    low, high = bootstrap_ci(per_video, seed=7)
+    assert bootstrap_ci(per_video, seed=7) == (low, high)
+    assert bootstrap_ci(per_video, seed=8) != (low, high)
+    assert low < per_video.mean() < high
+    # The percentile interval of the mean is about +-1.96 standard errors for a normal sample.
+    se = per_video.std(ddof=1) / np.sqrt(len(per_video))
+    assert 0.7 * 3.92 * se < high - low < 1.3 * 3.92 * se
+
+
+def test_bootstrap_of_constant_values_is_a_point():
+    assert bootstrap_ci(np.full(10, 0.25), seed=0) == (0.25, 0.25)
+
+
+def test_bootstrap_chunks_resamples_for_large_video_sets_identically(monkeypatch):
+    # Drawing the resamples in chunks (bounded memory) must not change which videos are drawn.
+    import vidbench.accumulate
+
+    per_video = np.random.default_rng(5).uniform(size=50)
+    whole = bootstrap_ci(per_video, seed=9)
+    monkeypatch.setattr(vidbench.accumulate, "BOOTSTRAP_INDEX_BUDGET", 50 * 7)  # chunks of 7 resamples
+    assert bootstrap_ci(per_video, seed=9) == whole

@@ -1,0 +1,74 @@
+"""Checkpoint files: weights_only loading, RNG states round-trip, atomic replacement, clear errors."""
+
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from vidbench import fileio
+from vidbench.checkpoint import capture_rng_state, checkpoint_path, load_checkpoint, restore_rng_state, save_checkpoint
+from vidbench.errors import VidbenchError
+
+
+def _draws():
+    return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)], np.random.randn()
+
+
+def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
+    torch.manual_seed(1), np.random.seed(2), random.seed(3)
+    np.random.randn()  # leaves a cached gauss value in numpy's legacy state
+    save_checkpoint(tmp_path / "c.pt", {"model": {}, "rng": [capture_rng_state()]})
+    expected = _draws()
+    torch.manual_seed(9), np.random.seed(9), random.seed(9)
+    state = torch.load(tmp_path / "c.pt", weights_only=True)  # plain types and tensors only
+    restore_rng_state(state["rng"][0])
+    assert _draws() == expected
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(2)}, "step": 1})
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"model": {"w": torch.zeros(2)}, "step": 2})
+    assert load_checkpoint(path)["step"] == 1
+    assert Counter(p.name for p in tmp_path.iterdir()) == Counter(["checkpoint.pt"])  # no temp file left
+
+
+@pytest.mark.parametrize("content,message", [
+    (lambda good: good[: len(good) // 2], "not a readable checkpoint"),
+    (lambda good: b"\x00" * 64, "not a readable checkpoint"),
+])
+def test_damaged_files_give_one_line_errors(tmp_path, content, message):
+    save_checkpoint(tmp_path / "good.pt", {"model": {"w": torch.ones(1000)}})
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content((tmp_path / "good.pt").read_bytes()))
+    with pytest.raises(VidbenchError, match=message) as error:
+        load_checkpoint(bad)
+    assert str(error.value).startswith(str(bad)) and "\n" not in str(error.value)
+
+
+class NotAllowed:  # arbitrary classes are what weights_only=True refuses to unpickle
+    pass
+
+
+def test_files_that_are_not_vidbench_checkpoints_are_refused(tmp_path):
+    torch.save(torch.ones(3), tmp_path / "tensor.pt")
+    with pytest.raises(VidbenchError, match="not a vidbench checkpoint"):
+        load_checkpoint(tmp_path / "tensor.pt")
+    torch.save({"model": NotAllowed()}, tmp_path / "code.pt")
+    with pytest.raises(VidbenchError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "code.pt")
+    with pytest.raises(VidbenchError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoint_path_accepts_a_run_dir_or_a_file(tmp_path):
+    assert checkpoint_path(tmp_path) == tmp_path / "checkpoint.pt"
+    assert checkpoint_path(tmp_path / "x.pt") == tmp_path / "x.pt"

@@ -1,0 +1,203 @@
+"""CW-VAE: parameter counts of the original, the clock, causality, the loss, open-loop prediction."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vidbench.errors import VidbenchError
+from vidbench.models import create_model, model_from_config
+from vidbench.models.cwvae import PREDICT_CHUNK_FRAMES, STD_INPUT_SHIFT, fused_heads, gaussian_kl
+
+T = 10  # not a multiple of k^2 = 4: exercises the zero padding of the last block
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return create_model("cwvae", "tiny")  # 3 levels, k = 2
+
+
+def observe(model, video, seed=0, **kw):
+    return model.observe(video, generator=torch.Generator().manual_seed(seed), **kw)
+
+
+# ---- sizes of the original (REFERENCE.md section 1, measured on the authors' TensorFlow model) ----------
+
+@pytest.mark.parametrize("name, preset, count", [
+    ("cwvae", "mmnist", 12_466_817),
+    ("cwvae", "mazes", 12_470_147),
+    ("cwvae", "minerl", 34_396_627),
+    ("rssm", "mmnist", 5_103_009),
+    ("notmpabs", "mmnist", 12_466_817),
+])
+def test_parameter_counts_match_the_original(name, preset, count):
+    assert create_model(name, preset).num_parameters() == count
+
+
+def test_family_constraints_and_overrides():
+    assert create_model("notmpabs", "tiny").config["k"] == 1
+    assert create_model("rssm", "tiny").config["levels"] == 1
+    model = create_model("cwvae", "tiny", levels=2, k="4")  # --set values arrive as text
+    assert (model.config["levels"], model.config["k"], model.context_multiple) == (2, 4, 4)
+    with pytest.raises(VidbenchError, match="fixed"):
+        create_model("notmpabs", "tiny", k=6)
+    with pytest.raises(VidbenchError, match="unknown model option"):
+        create_model("cwvae", "tiny", stochastic=3)
+    with pytest.raises(VidbenchError, match="unknown preset"):
+        create_model("cwvae", "ucf101")
+
+
+def test_config_round_trip_rebuilds_identical_architecture(tiny):
+    rebuilt = model_from_config(tiny.config)
+    assert rebuilt.config == tiny.config
+    rebuilt.load_state_dict(tiny.state_dict())  # strict: same names and shapes
+
+
+def test_keras_initialisation(tiny):
+    gru = tiny.cells[0].gru
+    w = gru.weight_hh  # [3u, u]: orthogonal columns, as Keras' orthogonal recurrent kernel
+    assert torch.allclose(w.T @ w, torch.eye(w.shape[1]), atol=1e-5)
+    assert all(torch.count_nonzero(b) == 0 for n, b in tiny.named_parameters() if n.endswith("bias") or "bias_" in n)
+    dense = tiny.cells[0].post_in.weight
+    limit = (6 / sum(dense.shape)) ** 0.5  # glorot uniform
+    assert dense.abs().max() <= limit and dense.abs().max() > 0.9 * limit
+
+
+# ---- the cell's pieces ---------------------------------------------------------------------------------
+
+def test_fused_heads_keep_the_054_quirk():
+    mean, std = nn.Linear(5, 3), nn.Linear(5, 3)
+    x = torch.randn(4, 5)
+    out = F.linear(x, *fused_heads(mean, std))
+    assert torch.allclose(out[:, :3], mean(x), atol=1e-6)
+    assert torch.allclose(out[:, 3:], std(x + STD_INPUT_SHIFT), atol=1e-6)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    m1, m2 = torch.randn(2, 7), torch.randn(2, 7)
+    s1, s2 = torch.rand(2, 7) + 0.1, torch.rand(2, 7) + 0.1
+    ref = torch.distributions.kl_divergence(torch.distributions.Normal(m1, s1), torch.distributions.Normal(m2, s2))
+    assert torch.allclose(gaussian_kl(m1, s1, m2, s2), ref.sum(-1), atol=1e-5)
+
+
+# ---- the clock ---------------------------------------------------------------------------------------------
+
+def test_level_l_ticks_every_k_to_the_l_frames(tiny):
+    levels = observe(tiny, torch.rand(2, T, 1, 64, 64))
+    assert [lv["z"].shape[1] for lv in levels] == [10, 5, 3]  # ceil(T / k^l)
+    assert torch.count_nonzero(levels[2]["context"]) == 0  # the top level's context is zeros
+    for lower, upper in zip(levels, levels[1:]):
+        upper_state = torch.cat([upper["z"], upper["h"]], -1)
+        for j in range(lower["context"].shape[1]):
+            # lower step j is conditioned on upper step j // k: each upper state conditions k consecutive steps
+            assert torch.equal(lower["context"][:, j], upper_state[:, j // 2])
+    per_frame = tiny.states_per_frame(levels, T)
+    for level, states in enumerate(per_frame):
+        changes = [t for t in range(1, T) if not torch.equal(states[:, t], states[:, t - 1])]
+        assert changes == [t for t in range(1, T) if t % 2**level == 0]  # new state only at t = 0, k^l, 2k^l ...
+
+
+def test_block_embedding_sums_whole_blocks_and_sees_no_later_frame(tiny):
+    video = torch.rand(1, T, 1, 64, 64)
+    later = video.clone()
+    later[:, 6:] = torch.rand_like(later[:, 6:])
+    a, b = tiny.encode(video), tiny.encode(later)
+    assert torch.equal(a[1][:, :3], b[1][:, :3])  # level 1 blocks [0,2) [2,4) [4,6) end before frame 6
+    assert not torch.allclose(a[1][:, 3], b[1][:, 3])
+    assert torch.equal(a[2][:, :1], b[2][:, :1]) and not torch.allclose(a[2][:, 1], b[2][:, 1])
+
+
+def test_posterior_never_sees_frames_after_its_block(tiny):
+    video = torch.rand(2, 12, 1, 64, 64)
+    later = video.clone()
+    later[:, 8:] = torch.rand_like(later[:, 8:])  # frame 8 starts the third top-level block (k^2 = 4)
+    a, b = observe(tiny, video), observe(tiny, later)
+    for level in range(3):
+        first_changed = 8 // 2**level
+        for key in ("z", "h", "post_mean", "post_std", "prior_mean"):
+            assert torch.equal(a[level][key][:, :first_changed], b[level][key][:, :first_changed]), (level, key)
+        assert not torch.allclose(a[level]["post_mean"][:, first_changed], b[level]["post_mean"][:, first_changed])
+
+
+def test_prediction_never_sees_frames_after_the_context(tiny):
+    video = torch.rand(1, 12, 1, 64, 64)
+    other = video.clone()
+    other[:, 8:] = torch.rand_like(other[:, 8:])
+    predict = lambda v: tiny.predict(v[:, :8], 6, generator=torch.Generator().manual_seed(3))  # noqa: E731
+    assert torch.equal(predict(video), predict(other))
+    changed_context = video.clone()
+    changed_context[:, 7] = torch.rand_like(changed_context[:, 7])
+    assert not torch.equal(predict(video), predict(changed_context))
+
+
+# ---- loss and prediction ---------------------------------------------------------------------------------------
+
+def test_loss_is_nll_plus_kl_per_frame(tiny):
+    video = torch.rand(2, T, 1, 64, 64)
+    torch.manual_seed(5)
+    logs = tiny.loss(video)
+    assert torch.allclose(logs["loss"], logs["nll"] + logs["kl_l0"] + logs["kl_l1"] + logs["kl_l2"])
+    torch.manual_seed(5)
+    levels = tiny.observe(video)
+    mean = tiny.decode(torch.cat([levels[0]["z"], levels[0]["h"]], -1))
+    nll = -torch.distributions.Normal(mean, 1.0).log_prob(video).sum() / 2 / T  # mmnist-style std 1.0
+    assert torch.allclose(logs["nll"], nll, rtol=1e-5)
+    assert torch.allclose(logs["kl_l1"], levels[1]["kl"].sum() / 2 / T)
+
+
+def test_prior_levels_follow_their_prior_in_the_context(tiny):
+    context = torch.rand(1, 8, 1, 64, 64)
+    levels = observe(tiny, context, prior_levels=(2,))
+    assert "kl" not in levels[2] and "kl" in levels[1]
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    normal = tiny.predict(context, 4, generator=gen())
+    assert not torch.equal(normal, tiny.predict(context, 4, generator=gen(), prior_levels=(2,)))
+
+
+def test_long_horizon_is_generated_in_bounded_chunks(tiny):
+    states = [(z[:1], h[:1]) for z, h in tiny.zero_state(1, torch.zeros(1))]
+    sizes = [chunk.shape[1] for chunk in tiny.rollout(states, 1000)]
+    assert sum(sizes) == 1000 and max(sizes) <= PREDICT_CHUNK_FRAMES
+
+
+def test_predict_rejects_context_that_is_not_whole_blocks(tiny):
+    with pytest.raises(VidbenchError, match="not a multiple of 4"):
+        tiny.predict(torch.rand(1, 6, 1, 64, 64), 3)
+
+
+def test_loss_falls_on_moving_mnist():
+    from vidbench.data.digits import load_digits
+    from vidbench.data.mmnist import make_sequence
+
+    images, labels = load_digits("train")
+    video = np.stack([make_sequence(0, "train", i, 8, images, labels)[0] for i in range(4)])
+    video = torch.from_numpy(video).permute(0, 1, 4, 2, 3).float() / 255  # [B,T,H,W,C] -> [B,T,C,H,W]
+    torch.manual_seed(0)
+    model = create_model("cwvae", "tiny")
+    opt = torch.optim.Adam(model.parameters(), lr=model.config["lr"], eps=1e-4)
+    # The Gaussian normaliser (0.5 log 2 pi per pixel, std 1) is a constant 3764 nats per frame: track the rest.
+    constant = 64 * 64 * 0.5 * np.log(2 * np.pi)
+    losses = []
+    for _ in range(24):
+        opt.zero_grad()
+        loss = model.loss(video)["loss"]
+        loss.backward()
+        opt.step()
+        losses.append(loss.item() - constant)
+    assert np.mean(losses[-4:]) < 0.85 * losses[0], losses
+
+
+def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
+    from vidbench.models.layers import LEAKY_SLOPE, conv_transpose_stride2
+
+    for k in (5, 6):
+        w, b, x = torch.randn(6, 3, k, k), torch.randn(3), torch.randn(2, 6, 7, 7)
+        assert torch.allclose(conv_transpose_stride2(x, w, b), F.conv_transpose2d(x, w, b, stride=2), atol=1e-5)
+    dec = tiny.decoder
+    states = torch.randn(3, dec.dense.in_features)
+    x = dec.dense(states)[:, :, None, None]
+    for deconv in dec.deconvs:
+        x = F.leaky_relu(deconv(x), LEAKY_SLOPE)
+    assert torch.allclose(dec(states), torch.tanh(dec.out(x)), atol=1e-5)

@@ -1,0 +1,201 @@
+"""The training loop: outputs of a run, exact resume after a kill, config guards, data order, optimiser."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vidbench import train as training
+from vidbench.checkpoint import load_checkpoint
+from vidbench.errors import VidbenchError
+from vidbench.optim import TFAdam, clip_global_norm_
+from vidbench.train import epoch_batches, load_trained, parse_set_options, train
+
+# 16 training sequences, global batch 4 -> 4 steps per epoch: 6 steps cross an epoch boundary.
+FAST = dict(batch_size=4, seq_len=12, progress=False, echo=lambda line: None)
+
+
+def _state(run_dir):
+    return load_checkpoint(run_dir / "checkpoint.pt")
+
+
+def test_run_writes_config_log_and_loadable_checkpoint(tiny_mmnist, tmp_path):
+    run = train("cwvae", tiny_mmnist, preset="tiny", steps=3, run_dir=tmp_path / "run", checkpoint_every=2, **FAST)
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["name"] == "cwvae" and config["model"]["preset"] == "tiny"
+    assert config["train"]["lr"] == 1e-3  # the preset's learning rate
+    assert config["train"]["adam_eps"] == 1e-4 and config["train"]["grad_clip"] == 10000
+    assert len(config["dataset"]["train_data_sha256"]) == 64
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2, 3]
+    assert {"loss", "nll", "kl_l0", "kl_l1", "kl_l2", "lr", "time", "grad_norm"} <= set(lines[0])
+    assert all(math.isfinite(r["loss"]) for r in lines)
+    # weights_only loading (load_checkpoint uses it) and everything the brief lists is there
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 3 and (state["epoch"], state["position"]) == (0, 3)
+    assert {"model", "optimizer", "rng", "config"} <= set(state) and len(state["optimizer"]["state"]) > 0
+    model = load_trained(run)
+    assert not model.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state["model"][key])
+
+
+def test_default_preset_and_run_dir_follow_the_dataset(tiny_mmnist):
+    assert training.default_preset("cwvae", "mmnist") == "mmnist"
+    assert training.default_preset("cwvae", "nosuch") is None
+    assert str(training.default_run_dir("cwvae", "mmnist", "mmnist")) == "models/cwvae-mmnist-mmnist"
+
+
+@pytest.mark.parametrize("model,preset,noise", [("test-linear", "tiny", 0.5), ("cwvae", "tiny", None)])
+def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_mmnist, tmp_path, monkeypatch, linear_model,
+                                                           model, preset, noise):
+    overrides = {"noise": noise} if noise is not None else {}
+    common = dict(preset=preset, overrides=overrides, steps=6, checkpoint_every=3, **FAST)
+    straight = train(model, tiny_mmnist, run_dir=tmp_path / "straight", **common)
+
+    # Kill the second run inside step 5: the checkpoint of step 3 survives, the log has steps 1-4.
+    real_step, calls = training._train_step, []
+
+    def dying_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(model, tiny_mmnist, run_dir=tmp_path / "resumed", **common)
+    assert _state(tmp_path / "resumed")["step"] == 3
+    monkeypatch.setattr(training, "_train_step", real_step)
+    resumed = train(model, tiny_mmnist, run_dir=tmp_path / "resumed", **common)
+
+    a, b = _state(straight), _state(resumed)
+    assert b["step"] == 6 and (b["epoch"], b["position"]) == (1, 2)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for key in a["optimizer"]["state"]:
+        assert torch.equal(a["optimizer"]["state"][key]["exp_avg_sq"], b["optimizer"]["state"][key]["exp_avg_sq"])
+    steps = [json.loads(line)["step"] for line in (resumed / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the killed run's step 4 was dropped and redone
+    losses = lambda run: [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]  # noqa: E731
+    assert losses(straight) == losses(resumed)
+
+
+def test_rerun_is_a_no_op_and_more_steps_continue(tiny_mmnist, tmp_path, linear_model):
+    run = train(linear_model, tiny_mmnist, steps=2, run_dir=tmp_path / "r", **FAST)
+    before = _state(run)["model"]
+    train(linear_model, tiny_mmnist, steps=2, run_dir=run, **FAST)
+    assert all(torch.equal(before[k], v) for k, v in _state(run)["model"].items())
+    train(linear_model, tiny_mmnist, steps=3, run_dir=run, **FAST)
+    assert _state(run)["step"] == 3
+
+
+def test_changed_config_in_an_existing_run_dir_is_refused(tiny_mmnist, tmp_path, linear_model):
+    run = train(linear_model, tiny_mmnist, steps=1, run_dir=tmp_path / "r", **FAST)
+    with pytest.raises(VidbenchError, match=r"config.json: this run was made with another config \(train.lr"):
+        train(linear_model, tiny_mmnist, steps=2, run_dir=run, lr=1e-2, **FAST)
+    with pytest.raises(VidbenchError, match="model.hidden: 16 -> 8"):
+        train(linear_model, tiny_mmnist, steps=2, run_dir=run, overrides={"hidden": 8}, **FAST)
+
+
+def test_checkpoint_from_another_config_or_corrupt_is_a_clear_error(tiny_mmnist, tmp_path, linear_model):
+    a = train(linear_model, tiny_mmnist, steps=1, run_dir=tmp_path / "a", **FAST)
+    b = train(linear_model, tiny_mmnist, steps=1, run_dir=tmp_path / "b", seed=1, **FAST)
+    (b / "checkpoint.pt").write_bytes((a / "checkpoint.pt").read_bytes())
+    with pytest.raises(VidbenchError, match=r"checkpoint.pt: this run was made with another config \(train.seed: 0 -> 1"):
+        train(linear_model, tiny_mmnist, steps=2, run_dir=b, seed=1, **FAST)
+    (b / "checkpoint.pt").write_bytes((a / "checkpoint.pt").read_bytes()[:1000])
+    with pytest.raises(VidbenchError, match="checkpoint.pt: not a readable checkpoint"):
+        train(linear_model, tiny_mmnist, steps=2, run_dir=b, seed=1, **FAST)
+    with pytest.raises(VidbenchError, match="not a readable checkpoint"):
+        load_trained(b)
+
+
+def test_bad_inputs_are_one_line_errors(tiny_mmnist, tmp_path):
+    cases = [
+        (dict(model_name="cwvee", dataset_root=tiny_mmnist), "unknown model 'cwvee'; did you mean 'cwvae'"),
+        (dict(model_name="cwvae", dataset_root=tiny_mmnist, preset="huge"), "unknown preset 'huge'"),
+        (dict(model_name="cwvae", dataset_root=tmp_path / "nope"), "not a prepared dataset"),
+        (dict(model_name="cwvae", dataset_root=tiny_mmnist, preset="tiny", overrides={"channels": 3}),
+         "frames have 1 channel(s), model cwvae (preset tiny) takes 3"),
+        (dict(model_name="cwvae", dataset_root=tiny_mmnist, preset="tiny", batch_size=32), "larger than the 16"),
+        (dict(model_name="cwvae", dataset_root=tiny_mmnist, preset="tiny", seq_len=101), "no train sequence has 101"),
+        (dict(model_name="cwvae", dataset_root=tiny_mmnist, preset="tiny", amp="fp8"), "--amp 'fp8'"),
+        (dict(model_name="cwvae", dataset_root=tiny_mmnist, steps=1, epochs=1), "not both"),
+    ]
+    for kwargs, message in cases:
+        kwargs.setdefault("batch_size", 4)
+        kwargs.setdefault("steps", 1)
+        kwargs.setdefault("seq_len", 12)
+        with pytest.raises(VidbenchError, match=message.replace("(", r"\(").replace(")", r"\)")) as error:
+            train(**kwargs, run_dir=tmp_path / "bad", progress=False)
+        assert "\n" not in str(error.value)
+    with pytest.raises(VidbenchError, match="not a vidbench checkpoint|does not exist"):
+        load_trained(tmp_path / "missing.pt")
+
+
+def test_gradient_free_model_trains_without_an_optimiser(tiny_mmnist, tmp_path):
+    run = train("random-frame", tiny_mmnist, steps=2, run_dir=tmp_path / "rf", **FAST)
+    state = _state(run)
+    assert state["optimizer"] == {} and int(state["model"]["seen"]) == 2 * 4 * 12  # every frame shown was seen
+    model = load_trained(run)
+    assert model.predict(torch.zeros(1, 4, 1, 64, 64), 3).shape == (1, 1, 3, 1, 64, 64)
+
+
+def test_data_order_depends_only_on_seed_and_epoch():
+    first = epoch_batches(16, 4, seed=0, epoch=0)
+    assert [b.tolist() for b in first] == [b.tolist() for b in epoch_batches(16, 4, seed=0, epoch=0)]
+    assert sorted(np.concatenate(first).tolist()) == list(range(16))  # a permutation, no repeats
+    assert [b.tolist() for b in first] != [b.tolist() for b in epoch_batches(16, 4, seed=0, epoch=1)]
+    assert len(epoch_batches(10, 4, 0, 0)) == 2  # the incomplete batch is dropped
+
+
+def test_tf_adam_matches_the_epsilon_hat_formula_not_torch_adam():
+    torch.manual_seed(0)
+    start = torch.randn(5, dtype=torch.float64)
+    grads = [torch.randn(5, dtype=torch.float64) for _ in range(3)]
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-4
+
+    ours, theirs = start.clone().requires_grad_(), start.clone().requires_grad_()
+    opt, torch_opt = TFAdam([ours], lr=lr, eps=eps), torch.optim.Adam([theirs], lr=lr, eps=eps)
+    p, m, v = start.numpy().copy(), np.zeros(5), np.zeros(5)
+    for t, g in enumerate(grads, 1):
+        ours.grad, theirs.grad = g.clone(), g.clone()
+        opt.step()
+        torch_opt.step()
+        m, v = b1 * m + (1 - b1) * g.numpy(), b2 * v + (1 - b2) * g.numpy() ** 2
+        p = p - lr * math.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)  # TF's AdamOptimizer
+    np.testing.assert_allclose(ours.detach().numpy(), p, rtol=1e-12)
+    assert not torch.allclose(ours, theirs, rtol=1e-6)  # torch's eps placement gives other weights
+
+
+def test_clip_global_norm_scales_all_gradients_together():
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)
+    a.grad, b.grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])
+    norm = clip_global_norm_([a, b], 2.5)
+    assert float(norm) == pytest.approx(5.0)
+    assert a.grad.tolist() == pytest.approx([1.5, 0.0]) and b.grad.tolist() == pytest.approx([2.0])
+    clip_global_norm_([a, b], 100.0)  # under the limit: unchanged
+    assert b.grad.tolist() == pytest.approx([2.0])
+
+
+def test_set_options_parse_as_json_or_text():
+    assert parse_set_options(["k=4", "dec_std=0.1", "flag=true", "name=x"]) == {"k": 4, "dec_std": 0.1, "flag": True,
+                                                                               "name": "x"}
+    with pytest.raises(VidbenchError, match="expected key=value"):
+        parse_set_options(["k"])
+
+
+def test_each_family_gets_the_optimiser_of_its_original_code():
+    assert training.optimizer_config({"name": "cwvae"}) == {"optimizer": "tf-adam", "adam_eps": 1e-4,
+                                                           "amsgrad": False, "grad_clip": 10000.0}
+    assert training.optimizer_config({"name": "svg"})["optimizer"] == "adam"
+    assert training.optimizer_config({"name": "svg"})["grad_clip"] is None
+    vta = training.optimizer_config({"name": "vta", "amsgrad": True, "grad_clip": 10.0})
+    assert (vta["optimizer"], vta["amsgrad"], vta["grad_clip"], vta["adam_eps"]) == ("adam", True, 10.0, 1e-8)
+    assert isinstance(training.make_optimizer([torch.zeros(1, requires_grad=True)], {**vta, "lr": 1e-3}),
+                      torch.optim.Adam)
+    with pytest.raises(VidbenchError, match="optimizer='sgd'"):
+        training.optimizer_config({"name": "cwvae", "optimizer": "sgd"})

@@ -1,0 +1,184 @@
+"""Where the predictions being scored come from: a model run open-loop, or a file of predictions.
+
+Both give uint8 frames [videos, samples, horizon, H, W, C]. Scores are always computed on these 8-bit
+frames (the same frames the run folder caches), so scoring a model directly and scoring its exported
+predictions with `--predictions` give identical numbers.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidbench.data.loader import to_model_input, to_uint8_frames
+from vidbench.errors import VidbenchError, check_file
+from vidbench.fileio import sha256_file
+
+# Frames converted to uint8 per step: the model's float output is never copied whole.
+_CONVERT_FRAMES = 64
+
+
+def batch_seed(seed: int, batch_index: int) -> int:
+    """Seed of one batch's sampling generator: depends on (seed, batch) only, never on rank or resume."""
+    return int(np.random.SeedSequence([seed, batch_index]).generate_state(1)[0])
+
+
+class ModelSource:
+    """Open-loop predictions of a VideoModel: context in, `horizon` frames out, never fed back."""
+
+    def __init__(self, model, identity: dict, device: torch.device):
+        self.model = model.to(device).eval()
+        self.identity = identity
+        self.device = device
+        self.name = identity["name"]
+
+    def predictions(self, videos: list[int], context: np.ndarray, horizon: int, num_samples: int,
+                    seed: int) -> np.ndarray:
+        """context uint8 [V,Tc,H,W,C] -> uint8 [V,S,horizon,H,W,C]. NaN/inf frames raise, naming the video."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        x = to_model_input(torch.from_numpy(np.ascontiguousarray(context)).to(self.device))
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)  # models that draw from the global generator stay seeded; the caller's state is kept
+            pred = self.model.predict(x, horizon, num_samples=num_samples, generator=generator)
+        expected = (len(videos), num_samples, horizon, *x.shape[2:])
+        if tuple(pred.shape) != expected:
+            raise VidbenchError(f"model {self.name}: predict() returned shape {tuple(pred.shape)}, expected {expected}")
+        out = np.empty((len(videos), num_samples, horizon, *context.shape[2:]), dtype=np.uint8)
+        for t0 in range(0, horizon, _CONVERT_FRAMES):
+            chunk = pred[:, :, t0 : t0 + _CONVERT_FRAMES]
+            bad = ~torch.isfinite(chunk.flatten(3)).all(-1)  # [V,S,t]
+            if bad.any():
+                v, s, t = (int(i) for i in bad.nonzero()[0])
+                raise VidbenchError(
+                    f"model {self.name} produced NaN/inf in test video #{videos[v]} (sample {s}, predicted frame "
+                    f"{t0 + t}); nothing averaged, no results file written"
+                )
+            out[:, :, t0 : t0 + chunk.shape[2]] = to_uint8_frames(chunk).cpu().numpy()
+        return out
+
+
+def open_source(model, preset, checkpoint, predictions, protocol, frame_shape, device):
+    """A predictions file (`model` is then only its label), a VideoModel object, or a model to load."""
+    if predictions is not None:
+        source = PredictionsFile(predictions, num_videos=protocol.num_videos, horizon=protocol.horizon,
+                                 num_samples=protocol.num_samples, frame_shape=frame_shape)
+        if model is not None:
+            source.identity["name"] = str(model)
+        return source
+    if isinstance(model, torch.nn.Module):
+        return ModelSource(model, {"name": model.config.get("name", type(model).__name__), "config": model.config,
+                                   "checkpoint": None, "checkpoint_sha256": None}, device)
+    return load_model(model, preset, checkpoint, device)
+
+
+def load_model(name: str | None, preset: str | None, checkpoint, device: torch.device) -> ModelSource:
+    """A trained model from a checkpoint file or run folder, or an untrained parameter-free predictor."""
+    from vidbench.models import create_model
+
+    if checkpoint is not None:
+        from vidbench.checkpoint import checkpoint_path
+        from vidbench.train import load_trained
+
+        path = check_file(checkpoint, "checkpoint")
+        model = load_trained(path)
+        family = model.config.get("name")
+        if name is not None and family is not None and name != family:
+            raise VidbenchError(f"{path}: checkpoint holds a {family!r} model, --model says {name!r}")
+        ckpt_file = checkpoint_path(path)
+        identity = {"name": family or name, "config": model.config, "checkpoint": ckpt_file.name,
+                    "checkpoint_sha256": sha256_file(ckpt_file)}
+        if path.is_dir():
+            identity["run"] = path.resolve().name
+        return ModelSource(model, identity, device)
+    if name is None:
+        raise VidbenchError("evaluate: give --model NAME, --checkpoint PATH or --predictions FILE")
+    model = create_model(name, preset)
+    if model.num_parameters() > 0:
+        # An untrained network would give numbers that look like results and mean nothing. (random-frame,
+        # which learns from data without parameters, refuses by itself until it has seen frames.)
+        raise VidbenchError(f"model {name!r} must be trained first: pass --checkpoint (a run folder or .pt file)")
+    return ModelSource(model, {"name": name, "config": model.config, "checkpoint": None,
+                               "checkpoint_sha256": None}, device)
+
+
+class PredictionsFile:
+    """Another framework's predictions: .npy or .npz of uint8 [N,T,H,W,C] (or [N,S,T,H,W,C] for S samples),
+    holding only the predicted frames (the first `horizon` are scored). .npy and uncompressed .npz are
+    memory-mapped, so the file is never read whole."""
+
+    def __init__(self, path, *, num_videos: int, horizon: int, num_samples: int, frame_shape: tuple):
+        self.path = check_file(path, "predictions file")
+        self.array = _open_array(self.path)
+        a = self.array
+        if a.ndim == 5:
+            a = a[:, None]
+        if a.ndim != 6:
+            raise VidbenchError(f"{self.path}: predictions must be uint8 [N,T,H,W,C] (or [N,S,T,H,W,C]); got shape {self.array.shape}")
+        if a.dtype != np.uint8:
+            raise VidbenchError(f"{self.path}: {_dtype_problem(a)}")
+        n, s, t = a.shape[:3]
+        if tuple(a.shape[3:]) != tuple(frame_shape):
+            raise VidbenchError(f"{self.path}: frames are {tuple(a.shape[3:])} (H,W,C), the test videos are {tuple(frame_shape)}")
+        if n < num_videos:
+            raise VidbenchError(f"{self.path}: {n} videos, the protocol scores {num_videos}")
+        if t < horizon:
+            raise VidbenchError(f"{self.path}: {t} predicted frames per video, fewer than the horizon {horizon}")
+        if s < num_samples:
+            raise VidbenchError(f"{self.path}: {s} sample(s) per video, the protocol needs {num_samples}")
+        self.frames = a
+        self.identity = {"name": self.path.stem, "config": {}, "source": "predictions",
+                         "predictions_file": self.path.name, "predictions_sha256": sha256_file(self.path)}
+        self.name = self.path.name
+
+    def predictions(self, videos: list[int], context, horizon: int, num_samples: int, seed: int) -> np.ndarray:
+        return np.array(self.frames[videos[0] : videos[-1] + 1, :num_samples, :horizon])  # a writable copy
+
+
+def _dtype_problem(a: np.ndarray) -> str:
+    """Why a non-uint8 array is refused, with NaN/inf located (float input is the usual mistake)."""
+    if a.dtype.kind == "f":
+        finite = np.isfinite(a.reshape(a.shape[0], a.shape[1], a.shape[2], -1)).all(-1)
+        if not finite.all():
+            n, s, t = (int(i) for i in np.argwhere(~finite)[0])
+            return f"NaN/inf in video {n} (sample {s}) frame {t}; predictions must be uint8 in 0-255"
+        return (f"predictions must be uint8 in 0-255, got {a.dtype} with values in [{float(a.min()):g}, "
+                f"{float(a.max()):g}]; convert with (x * 255).round().astype(np.uint8) for frames in [0, 1]")
+    return f"predictions must be uint8 in 0-255, got {a.dtype}"
+
+
+def _open_array(path: Path) -> np.ndarray:
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, mmap_mode="r")
+        if path.suffix == ".npz":
+            return _npz_member(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise VidbenchError(f"{path}: cannot read predictions ({e})") from e
+    raise VidbenchError(f"{path}: predictions must be a .npy or .npz file")
+
+
+def _npz_member(path: Path) -> np.ndarray:
+    """The one array of an .npz (or the one named 'predictions'); memory-mapped when stored uncompressed."""
+    with zipfile.ZipFile(path) as z:
+        names = [n[:-4] for n in z.namelist() if n.endswith(".npy")]
+        if len(names) != 1 and "predictions" not in names:
+            raise VidbenchError(f"{path}: holds {names}; name the array 'predictions' or store only one")
+        name = names[0] if len(names) == 1 else "predictions"
+        info = z.getinfo(name + ".npy")
+        if info.compress_type == zipfile.ZIP_STORED:
+            with open(path, "rb") as f:
+                f.seek(info.header_offset + 26)
+                name_len, extra_len = np.frombuffer(f.read(4), dtype="<u2")
+                start = info.header_offset + 30 + int(name_len) + int(extra_len)
+                f.seek(start)
+                version = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read_header(f)
+                offset = f.tell()
+            return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+    with np.load(path) as data:
+        return data[name]

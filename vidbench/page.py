@@ -1,0 +1,119 @@
+"""leaderboard/index.html: the table, the figures and sample videos in one file that reads offline.
+
+Images (figures, GIF samples) are embedded as base64 data URIs, so the page works when copied alone or
+opened from a file:// URL with no network; mp4 samples are linked relative to the page (a browser can't
+inline them reasonably). No scripts, no external fonts or styles.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from pathlib import Path
+
+from vidbench import paper
+from vidbench.leaderboard import PAPER, Table, missing_notes, rules_text, to_html_table
+from vidbench.results import Result
+
+MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+STYLE = """
+body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1500px; }
+h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ccc; }
+.banner { background: #fff6d6; border: 1px solid #e0c060; padding: 8px 12px; margin: 12px 0; }
+table { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
+th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: right; }
+th { background: #eef; } td.model { text-align: left; white-space: nowrap; }
+tr.paper td { background: #f3f3f3; font-style: italic; color: #555; }
+td.missing { color: #999; } td.rank { font-weight: bold; }
+ul.notes { font-size: 12px; color: #444; }
+figure { display: inline-block; margin: 8px; vertical-align: top; max-width: 100%; }
+figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { font-size: 12px; max-width: 700px; }
+"""
+
+
+def data_uri(path: Path) -> str:
+    kind = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def _figure(path: Path, title: str, caption: str, page_dir: Path) -> str:
+    if path.suffix.lower() == ".mp4":
+        try:
+            src = path.resolve().relative_to(page_dir.resolve()).as_posix()
+        except ValueError:
+            src = path.resolve().as_uri()
+        media = f'<video src="{escape(src)}" controls loop muted width="512"></video>'
+    else:
+        media = f'<img src="{data_uri(path)}" alt="{escape(title)}">'
+    return f"<figure>{media}<figcaption><b>{escape(title)}</b> {escape(caption)}</figcaption></figure>"
+
+
+def _provenance(results: list[Result]) -> str:
+    head = ["model", "family", "protocol", "context", "horizon", "videos", "samples", "checkpoint sha256",
+            "git commit", "device", "eval time (s)", "file"]
+    rows = []
+    for r in sorted(results, key=lambda r: (r.protocol, r.model)):
+        raw = r.raw
+        model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+        env, run = raw.get("environment") or {}, raw.get("run") or {}
+        sha = str(model.get("checkpoint_sha256") or "")[:12]
+        cells = [r.model, r.family, r.protocol, r.context, r.horizon, r.num_videos, raw.get("num_samples"), sha,
+                 str(env.get("git_commit") or "")[:10], run.get("device"), run.get("wall_time_s"), r.path.name]
+        rows.append("<tr>" + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
+    return ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _protocols(results: list[Result]) -> str:
+    seen = {}
+    for r in results:
+        p = r.raw.get("protocol")
+        if isinstance(p, dict):
+            seen.setdefault(r.protocol, p)
+    items = []
+    for name, p in sorted(seen.items()):
+        items.append(f"<li><b>{escape(name)}</b>: dataset {escape(str(p.get('dataset')))}, context "
+                     f"{p.get('context')}, horizon {p.get('horizon')}, first {p.get('num_videos')} test videos, "
+                     f"{p.get('num_samples')} sample(s) reduced by {escape(str(p.get('reduce')))}. "
+                     f"{escape(str(p.get('note') or ''))}</li>")
+    return "<ul class=notes>" + "".join(items) + "</ul>"
+
+
+def render(table: Table, results: list[Result], figures, samples: list[Path], page_dir: Path,
+           analysis_images: list[Path] = ()) -> str:
+    """The whole page as a string. `figures`: vidbench.figures.Figure list; `samples`: GIF/PNG/mp4 files."""
+    page_dir = Path(page_dir)
+    measured = [r for r in table.rows if r.source != PAPER]
+    notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<title>vidbench leaderboard</title>", f"<style>{STYLE}</style></head><body>",
+        "<h1>vidbench leaderboard: long-horizon video prediction</h1>",
+        '<div class="banner"><b>Measured rows</b> are computed by vidbench from the results files listed below '
+        "(whatever models were trained and evaluated here; a short demo protocol or tiny models are not comparable "
+        "to the paper). <b>Rows marked (paper)</b> are the numbers printed in "
+        f"{escape(paper.SOURCE)}, shown for reference and never measured here.</div>",
+        "<h2>Table 1</h2>",
+        to_html_table(table),
+        "<ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>",
+    ]
+    if not measured:
+        parts.append("<p><i>No measured results yet: run `vidbench evaluate` and put its results.json files in "
+                     "the results folder.</i></p>")
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        parts += [_figure(f.path, f.title, f.caption, page_dir) for f in figures]
+    if analysis_images:
+        parts.append("<h2>What each level stores (Figure 7: one level follows its prior)</h2>")
+        parts += [_figure(p, p.stem, "rows: ground truth, normal prediction, then predictions where the named level "
+                          "follows its prior instead of its posterior over the context (vidbench analyze levels).",
+                          page_dir) for p in analysis_images]
+    if samples:
+        parts.append("<h2>Samples</h2>")
+        parts += [_figure(p, p.stem, "left: ground truth; right: context then open-loop prediction "
+                          "(vidbench sample).", page_dir) for p in samples]
+    if results:
+        parts += ["<h2>Protocols</h2>", _protocols(results), "<h2>Provenance of the measured rows</h2>",
+                  _provenance(results)]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
