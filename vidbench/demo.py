@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     for name in list(runs) + list(UNTRAINED):
         log(f"evaluating {name} on {PROTOCOL}")
         results = evaluate(root, model=name, checkpoint=runs.get(name), protocol=PROTOCOL, metrics=list(METRICS),
-                           skip_unavailable=True, out=results_dir / f"{name}-tiny-{PROTOCOL}.json",
+                           skip_unavailable=True, out=results_dir / f"{name}-{PROTOCOL}.json",
                            run_dir=args.runs / "evals" / name, device="cpu")
         skipped.update(results.get("unavailable", {}))
     analyze_kl(runs["cwvae"], dataset=root, out=args.out / "analysis" / "kl-cwvae-tiny.json")

@@ -506,15 +506,16 @@ def summary_lines(results: dict) -> list[str]:
     p = results["protocol"]
     lines = [f"{results['model']['name']} on {p['name']}: {results['num_videos']} videos x {results['num_samples']} "
              f"sample(s), context {p['context']}, horizon {p['horizon']}"]
-    for m in (out for name in results["metrics"] for out in metric_outputs(name)):
-        if m in results["ci"]:
-            lo, hi = results["ci"][m]
-            lines.append(f"  {m:11} {results['summary'][m]:9.4f}   {CI_LEVEL:.0%} CI [{lo:.4f}, {hi:.4f}]")
+    scored = [out for name in results["metrics"] for out in metric_outputs(name) if out in results["ci"]]
+    width = max([11] + [len(m) for m in scored])  # readout_position_error is longer than the classic names
+    for m in scored:
+        lo, hi = results["ci"][m]
+        lines.append(f"  {m:{width}} {results['summary'][m]:9.4f}   {CI_LEVEL:.0%} CI [{lo:.4f}, {hi:.4f}]")
     if results["fvd"]:
         prefixes = sorted(results["fvd"], key=int)
-        lines.append("  fvd         " + "  ".join(f"{k}: {results['fvd'][k]:.1f}" for k in prefixes))
+        lines.append(f"  {'fvd':{width}} " + "  ".join(f"{k}: {results['fvd'][k]:.1f}" for k in prefixes))
     for m, why in results["unavailable"].items():
-        lines.append(f"  {m:11} unavailable: {why}")
+        lines.append(f"  {m:{width}} unavailable: {why}")
     return lines
 
 

@@ -1,0 +1,74 @@
+"""Baselines' training speed and size: SVG-LP and VTA per preset, against CW-VAE measured in the same run.
+
+One training step = loss forward + backward + (clip) + Adam, batch 4 x 100 frames of 64x64 (the paper's
+training sequence length), 2 CPU threads. Prints parameters for every preset, and the median step time
+for each distinct architecture (presets that differ only in name share one timing); CW-VAE (mmnist preset)
+is the in-run reference, where its model is available. REFERENCE.md section 6 for the authors' TF figure.
+
+    pytest -s -o addopts="" tests/benchmarks/bench_baselines.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from vidbench.errors import VidbenchError
+from vidbench.models import create_model
+from vidbench.registry import MODELS
+
+BATCH, FRAMES, THREADS, TIMED_STEPS = 4, 100, 2, 2
+
+
+def step_seconds(model, video: torch.Tensor) -> float:
+    """Median wall time of TIMED_STEPS training steps after one warm-up step."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=model.config["lr"], amsgrad=model.config.get("amsgrad", False))
+    times = []
+    for step in range(1 + TIMED_STEPS):
+        start = time.perf_counter()
+        loss = model.loss(video)["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        if model.config.get("grad_clip"):
+            torch.nn.utils.clip_grad_norm_(model.parameters(), model.config["grad_clip"])
+        optimiser.step()
+        if step:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def video_for(model) -> torch.Tensor:
+    return torch.rand(BATCH, FRAMES, model.config["channels"], 64, 64, generator=torch.Generator().manual_seed(0))
+
+
+def test_baseline_step_time_and_parameters():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        torch.manual_seed(0)
+        try:
+            reference = create_model("cwvae", "mmnist")
+            ref_seconds = step_seconds(reference, video_for(reference))
+            print(f"\nreference cwvae --preset mmnist: {reference.num_parameters():,} parameters, "
+                  f"{ref_seconds:.2f} s/step")
+        except (VidbenchError, ImportError, AttributeError, KeyError) as e:
+            ref_seconds = None
+            print(f"\nreference cwvae unavailable ({e}); absolute times only")
+        timed: dict[tuple, float] = {}
+        for name in ("svg", "vta"):
+            for preset in MODELS.get(name).presets:
+                if preset == "tiny":
+                    continue
+                model = create_model(name, preset)
+                arch = (name, tuple(sorted((k, str(v)) for k, v in model.config.items() if k not in ("preset", "name"))))
+                if arch not in timed:
+                    timed[arch] = step_seconds(model, video_for(model))
+                seconds = timed[arch]
+                ratio = f", {seconds / ref_seconds:.2f}x cwvae" if ref_seconds else ""
+                print(f"{name} --preset {preset:7} {model.num_parameters():>11,} parameters  "
+                      f"{seconds:6.2f} s/step (batch {BATCH} x {FRAMES} frames, {THREADS} threads){ratio}")
+                assert seconds > 0
+    finally:
+        torch.set_num_threads(threads)

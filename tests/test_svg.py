@@ -1,0 +1,111 @@
+"""SVG-LP: size, interface, determinism, learning, and the image-space feedback loop."""
+
+import numpy as np
+import pytest
+import torch
+
+from vidbench.data.digits import load_digits
+from vidbench.data.mmnist import make_sequence
+from vidbench.models import create_model, model_from_config
+
+
+def mmnist_clips(num: int, length: int) -> torch.Tensor:
+    """Real Moving MNIST clips (offline digits) as float [num, length, 1, 64, 64] in [0, 1]."""
+    images, labels = load_digits("train")
+    clips = [make_sequence(0, "train", i, length, images, labels)[0] for i in range(num)]
+    return torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).float() / 255
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return mmnist_clips(4, 12)
+
+
+def test_paper_size_parameter_count():
+    count = create_model("svg", "mmnist").num_parameters()
+    print(f"svg --preset mmnist: {count:,} parameters (CW-VAE paper Table D.2: 13M)")
+    assert abs(count - 13e6) / 13e6 < 0.10
+
+
+def test_config_rebuilds_the_same_model():
+    torch.manual_seed(0)
+    model = create_model("svg", "tiny", z_dim=3)
+    rebuilt = model_from_config(model.config)
+    assert rebuilt.config == model.config and rebuilt.config["lr"] == 2e-3 and rebuilt.config["channels"] == 1
+    rebuilt.load_state_dict(model.state_dict())  # same architecture, key for key
+
+
+def test_predict_shape_range_and_seed_determinism(clips):
+    torch.manual_seed(0)
+    model = create_model("svg", "tiny")
+    context = clips[:2, :6]
+    run = lambda seed: model.predict(context, 5, num_samples=3, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    a, b, c = run(1), run(1), run(2)
+    assert a.shape == (2, 3, 5, 1, 64, 64)
+    assert a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert not torch.equal(a[:, 0], a[:, 1])  # samples of one video differ
+
+
+def test_predict_uses_running_batchnorm_statistics(clips):
+    torch.manual_seed(0)
+    model = create_model("svg", "tiny")
+    model.loss(clips)  # move the running statistics away from their initial values
+    model.train()
+    in_train_mode = model.predict(clips[:2, :6], 4, generator=torch.Generator().manual_seed(0))
+    assert model.training  # predict() restores the mode it found
+    model.eval()
+    in_eval_mode = model.predict(clips[:2, :6], 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(in_train_mode, in_eval_mode)
+
+
+def test_generated_frames_are_fed_back(clips):
+    torch.manual_seed(0)
+    model = create_model("svg", "tiny")
+    # Make signals O(1) end to end: torch's default init instead of DCGAN's N(0, 0.02), and BatchNorm running
+    # statistics set to the real batch statistics. With the untrained DCGAN init the effect below is ~1e-8.
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            m.reset_parameters()
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # cumulative average
+            m.reset_running_stats()
+    with torch.no_grad():
+        model.loss(clips)
+    context, step = clips[:2, :6], 2
+    decoded, encoded = [], []
+    model.decoder.register_forward_hook(lambda m, i, o: decoded.append(o))
+    model.encoder.register_forward_hook(lambda m, i, o: encoded.append(i[0]))
+    baseline = model.predict(context, 5, generator=torch.Generator().manual_seed(0))
+    # Call order: the context in one call, then per predicted frame: decoder, then encoder of that frame.
+    assert len(encoded) == 1 + 4 and len(decoded) == 5
+    assert all(torch.equal(enc, dec) for enc, dec in zip(encoded[1:], decoded[:-1]))
+
+    calls = {"n": 0}
+
+    def replace_frame(module, inputs, output):  # the decoder runs once per predicted frame
+        calls["n"] += 1
+        return torch.ones_like(output) if calls["n"] == step + 1 else output
+
+    model.decoder.register_forward_hook(replace_frame)
+    changed = model.predict(context, 5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(changed[:, :, :step], baseline[:, :, :step])
+    assert torch.equal(changed[:, :, step], torch.ones_like(changed[:, :, step]))
+    # Frame step+1 sees the replaced frame only through the encoder input (same noise, same skips).
+    assert (changed[:, :, step + 1] - baseline[:, :, step + 1]).abs().max() > 1e-3
+
+
+def test_loss_falls_on_moving_mnist(clips):
+    torch.manual_seed(0)
+    model = create_model("svg", "tiny")
+    optimiser = torch.optim.Adam(model.parameters(), lr=model.config["lr"], betas=(0.9, 0.999))
+    losses = []
+    for _ in range(20):
+        loss = model.loss(clips[:2, :8])["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    print(f"svg tiny: loss {np.mean(losses[:3]):.4f} -> {np.mean(losses[-3:]):.4f}")
+    assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3])

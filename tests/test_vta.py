@@ -1,0 +1,137 @@
+"""VTA: size, interface, determinism, learning, segment limits and the temperature schedule."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vidbench.data.digits import load_digits
+from vidbench.data.mmnist import make_sequence
+from vidbench.errors import VidbenchError
+from vidbench.models import create_model, model_from_config
+
+
+def mmnist_clips(num: int, length: int) -> torch.Tensor:
+    """Real Moving MNIST clips (offline digits) as float [num, length, 1, 64, 64] in [0, 1]."""
+    images, labels = load_digits("train")
+    clips = [make_sequence(0, "train", i, length, images, labels)[0] for i in range(num)]
+    return torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).float() / 255
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return mmnist_clips(4, 12)
+
+
+def segments(reads: torch.Tensor) -> tuple[int, int]:
+    """reads [T] of 0/1 -> (number of segments, longest segment) with a segment starting at every read."""
+    starts = torch.nonzero(reads > 0).flatten().tolist() + [len(reads)]
+    lengths = [b - a for a, b in zip(starts, starts[1:])]
+    return len(lengths), max(lengths)
+
+
+def test_paper_size_parameter_count():
+    count = create_model("vta", "mmnist").num_parameters()
+    print(f"vta --preset mmnist: {count:,} parameters (CW-VAE paper Table D.2: 3M)")
+    assert abs(count - 3e6) / 3e6 < 0.10
+
+
+def test_config_rebuilds_the_same_model_and_rejects_impossible_limits():
+    model = create_model("vta", "tiny", state_size=3)
+    rebuilt = model_from_config(model.config)
+    assert rebuilt.config == model.config and rebuilt.config["amsgrad"] and rebuilt.config["grad_clip"] == 10.0
+    rebuilt.load_state_dict(model.state_dict())
+    with pytest.raises(VidbenchError, match="seq_size 8 cannot be covered"):
+        create_model("vta", "tiny", max_seg_num=2, max_seg_len=3)
+
+
+def test_long_clips_become_consecutive_windows():
+    model = create_model("vta", "tiny")  # init 2 + seq 8 + init 2 = 12 frames at stride 8
+    video = torch.arange(30.0).view(1, 30, 1, 1, 1)
+    windows = model.windows(video)
+    assert windows.shape[:2] == (3, 12)
+    modelled = windows[:, 2:10].flatten().tolist()
+    assert modelled == list(range(2, 26))  # each modelled frame once, in order
+
+
+def test_predict_shape_range_and_seed_determinism(clips):
+    torch.manual_seed(0)
+    model = create_model("vta", "tiny")
+    context = clips[:2, :6]
+    run = lambda seed: model.predict(context, 7, num_samples=3, generator=torch.Generator().manual_seed(seed))  # noqa: E731
+    a, b, c = run(1), run(1), run(2)
+    assert a.shape == (2, 3, 7, 1, 64, 64)
+    assert a.min() >= 0 and a.max() <= 1
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("read_bias", [10.0, -10.0, 0.0])
+def test_training_boundaries_respect_segment_limits(clips, read_bias):
+    torch.manual_seed(0)
+    # Limits that bind inside the 8 modelled frames: at most 4 segments of at most 3 frames.
+    model = create_model("vta", "tiny", max_seg_num=4, max_seg_len=3)
+    free = create_model("vta", "tiny", max_seg_num=8, max_seg_len=8)
+    for m in (model, free):  # push the posterior toward always reading (+), never reading (-), or neither
+        m.post_boundary[-1].bias.data = torch.tensor([read_bias, -read_bias])
+    reads = model.inference(model.windows(clips))["boundaries"]
+    for window in reads:
+        count, longest = segments(window)
+        assert count <= 4 and longest <= 3
+    free_reads = free.inference(free.windows(clips))["boundaries"]
+    if read_bias > 0:  # the limits are what stops it: unconstrained, every frame starts a segment
+        assert free_reads.sum(1).eq(8).all() and reads.sum(1).eq(4).all()
+    elif read_bias < 0:
+        assert free_reads.sum(1).eq(1).all() and reads.sum(1).ge(3).all()
+
+
+def test_prediction_boundaries_respect_segment_limits_per_block(clips):
+    torch.manual_seed(0)
+    model = create_model("vta", "tiny", max_seg_num=4, max_seg_len=3)
+    for read_bias in (10.0, -10.0):
+        model.prior_boundary.bias.data = torch.tensor([read_bias, -read_bias])
+        _, reads = model.rollout(clips[:2, :4], 40, torch.Generator().manual_seed(0))
+        for sample in reads:
+            assert segments(sample)[1] <= 3  # the length limit runs across blocks
+            for block in sample.split(8):  # the count limit restarts every seq_size = 8 frames
+                assert block.sum() <= 4
+        if read_bias > 0:  # reads whenever allowed: the count limit binds in every block
+            assert all(block.sum() == 4 for sample in reads for block in sample.split(8))
+        else:  # copies whenever allowed: a read exactly when a segment reaches 3 frames
+            assert all(segments(sample) == (14, 3) for sample in reads)
+
+
+def test_temperature_anneals_with_a_checkpointed_step_counter(clips):
+    torch.manual_seed(0)
+    model = create_model("vta", "tiny")
+    assert model.temperature() == pytest.approx(1.0)
+    for _ in range(2):
+        model.loss(clips[:1])
+    assert int(model.train_step) == 2
+    model.train_step.fill_(100_000)
+    assert model.temperature() == pytest.approx(0.1 + 0.9 * 0.999 ** 1000)
+    restored = create_model("vta", "tiny")
+    restored.load_state_dict(model.state_dict())
+    assert restored.temperature() == model.temperature()
+    model.eval()
+    model.loss(clips[:1])  # evaluation does not advance the schedule
+    assert int(model.train_step) == 100_000
+
+
+def test_loss_falls_on_moving_mnist(clips):
+    torch.manual_seed(0)
+    model = create_model("vta", "tiny")
+    optimiser = torch.optim.Adam(model.parameters(), lr=model.config["lr"], amsgrad=model.config["amsgrad"])
+    # The Gaussian NLL (std 1, summed over 64x64 pixels) cannot go below 4096 * log(sqrt(2 pi)).
+    floor = 64 * 64 * 0.5 * math.log(2 * math.pi)
+    excess = []
+    for _ in range(15):
+        loss = model.loss(clips[:2])["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), model.config["grad_clip"])
+        optimiser.step()
+        excess.append(loss.item() - floor)
+    print(f"vta tiny: loss above the NLL floor {np.mean(excess[:3]):.1f} -> {np.mean(excess[-3:]):.1f}")
+    assert np.mean(excess[-3:]) < 0.8 * np.mean(excess[:3])

@@ -1,0 +1,252 @@
+"""SVG-LP (Denton & Fergus 2018): stochastic video generation with a learned prior.
+
+The paper's image-space autoregressive baseline: every predicted frame is decoded, then encoded again as
+the next step's input. Facts from the public code (edenton/svg: models/dcgan_64.py, models/lstm.py,
+train_svg_lp.py, generate_svg_lp.py; REFERENCE.md section 5):
+
+- DCGAN-64 encoder: four stride-2 convs (64 -> 32 -> 16 -> 8 -> 4; widths nf, 2nf, 4nf, 8nf, nf = 64) with
+  BatchNorm + LeakyReLU(0.2), then a 4x4 valid conv to g_dim = 128 with BatchNorm + tanh. The decoder mirrors
+  it; each up-block also takes the encoder activation of the same size from the skip frame (U-Net style);
+  sigmoid output.
+- frame predictor: Linear embed -> 2 LSTMCells of 256 -> Linear -> tanh (g_dim); posterior q(z_t | x_t) and
+  learned prior p(z_t | x_{t-1}): Linear embed -> 1 LSTMCell of 256 -> Linear mean / Linear log-variance;
+  z = 10 (the SVG paper's single-layer q and p; 13M parameters at this size, Table D.2 of the CW-VAE paper).
+- loss = sum over steps of MSE(x_hat_t, x_t) (mean over pixels) + beta * KL(q || p) (summed over z, mean
+  over the batch), beta = 1e-4; Adam lr 2e-3, beta1 0.9. DCGAN initialisation (N(0, 0.02) weights, BatchNorm
+  scales N(1, 0.02)) as the public init_weights.
+- training is teacher-forced (the encoder sees ground-truth x_{t-1}); skips come from the input frame while it
+  is ground-truth context and are then frozen at the last context frame (`train_context` frames).
+
+Prediction (predict()): the context is consumed like the public generation script: for each context step the
+posterior is sampled on the true next frame and the prior's LSTM is stepped too; after the context, z comes
+from the learned prior and each decoded frame is fed back in. Skips come from the last ground-truth context
+frame. Two deliberate differences from generate_svg_lp.py:
+- BatchNorm uses its running (eval) statistics. The public script keeps the encoder and decoder in train()
+  mode while generating, so its BatchNorm normalises with the statistics of the current generation batch
+  (predictions depend on which videos share the batch). Here a video's prediction depends only on its own
+  context and the random generator.
+- The public code takes skips from frame n_past - 2 (the encoder input at the last context step, one frame
+  before the last context frame) in both training and generation; here they come from the last context frame
+  itself, consistently in training (frame train_context - 1) and prediction (frame Tc - 1).
+
+In training, all frames of a batch are encoded (and all predictions decoded) in one batched call, so
+BatchNorm statistics span B x T frames rather than the public code's B frames per step.
+
+    vidbench train svg --preset mmnist          # 13M parameters
+    create_model("svg", "tiny")                 # tests
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidbench.errors import VidbenchError
+from vidbench.models.base import VideoModel
+
+LEAKY_SLOPE = 0.2  # dcgan_64.py
+PRESETS = {
+    "mmnist": {"channels": 1},
+    "mazes": {"channels": 3},
+    "minerl": {"channels": 3},
+    "kth": {"channels": 1},  # CW-VAE paper: SVG needed the slower VGG encoder on KTH; here DCGAN for all
+    "tiny": {"channels": 1, "filters": 8, "g_dim": 16, "rnn_size": 32, "z_dim": 4, "train_context": 4},
+}
+DEFAULTS = {
+    "filters": 64, "g_dim": 128, "rnn_size": 256, "predictor_layers": 2, "posterior_layers": 1,
+    "prior_layers": 1, "z_dim": 10, "beta": 1e-4, "lr": 2e-3,
+    "adam_eps": 1e-8,  # torch.optim.Adam's default, as the public code (vidbench's trainer defaults to TF's 1e-4)
+    # Skips are frozen at the last context frame; 36 = the evaluation protocols' context length.
+    "train_context": 36,
+}
+
+
+def normal_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise shaped like `like`, drawn from `generator` (on its own device) when given."""
+    if generator is None:
+        return torch.randn_like(like)
+    return torch.randn(like.shape, generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
+
+
+def dcgan_init_(module: nn.Module) -> nn.Module:
+    """The public code's init_weights: conv/linear N(0, 0.02) and zero bias; BatchNorm scale N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return module
+
+
+def _block(conv: nn.Module, width: int) -> nn.Sequential:
+    return nn.Sequential(conv, nn.BatchNorm2d(width), nn.LeakyReLU(LEAKY_SLOPE))
+
+
+class DCGANEncoder(nn.Module):
+    """[N, C, 64, 64] -> (h [N, g_dim] in (-1, 1), skips: activations at 32, 16, 8, 4 pixels)."""
+
+    def __init__(self, channels: int, filters: int, g_dim: int):
+        super().__init__()
+        widths = [channels, filters, 2 * filters, 4 * filters, 8 * filters]
+        self.downs = nn.ModuleList(_block(nn.Conv2d(a, b, 4, 2, 1), b) for a, b in zip(widths, widths[1:]))
+        self.out = nn.Sequential(nn.Conv2d(widths[-1], g_dim, 4, 1, 0), nn.BatchNorm2d(g_dim), nn.Tanh())
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        skips, x = [], frames
+        for down in self.downs:
+            x = down(x)
+            skips.append(x)
+        return self.out(x).flatten(1), skips
+
+
+class DCGANDecoder(nn.Module):
+    """(h [N, g_dim], skips from DCGANEncoder) -> frames [N, C, 64, 64] in (0, 1)."""
+
+    def __init__(self, channels: int, filters: int, g_dim: int):
+        super().__init__()
+        self.inp = _block(nn.ConvTranspose2d(g_dim, 8 * filters, 4, 1, 0), 8 * filters)
+        widths = [8 * filters, 4 * filters, 2 * filters, filters]
+        # Each up-block sees its input concatenated with the same-size skip, hence 2 * a input channels.
+        self.ups = nn.ModuleList(_block(nn.ConvTranspose2d(2 * a, b, 4, 2, 1), b) for a, b in zip(widths, widths[1:]))
+        self.out = nn.Sequential(nn.ConvTranspose2d(2 * filters, channels, 4, 2, 1), nn.Sigmoid())
+
+    def forward(self, h: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = self.inp(h[:, :, None, None])
+        for up, skip in zip(self.ups, skips[:0:-1]):  # skips at 4, 8, 16 pixels
+            x = up(torch.cat([x, skip], 1))
+        return self.out(torch.cat([x, skips[0]], 1))
+
+
+class LSTMStack(nn.Module):
+    """Linear embedding followed by stacked LSTMCells (models/lstm.py); state is a list of (h, c)."""
+
+    def __init__(self, in_features: int, hidden: int, layers: int):
+        super().__init__()
+        self.hidden = hidden
+        self.embed = nn.Linear(in_features, hidden)
+        self.cells = nn.ModuleList(nn.LSTMCell(hidden, hidden) for _ in range(layers))
+
+    def initial_state(self, batch: int, like: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        zeros = like.new_zeros(batch, self.hidden)
+        return [(zeros, zeros) for _ in self.cells]
+
+    def forward(self, x: torch.Tensor, state: list) -> tuple[torch.Tensor, list]:
+        h, new_state = self.embed(x), []
+        for cell, hc in zip(self.cells, state):
+            hc = cell(h, hc)
+            new_state.append(hc)
+            h = hc[0]
+        return h, new_state
+
+
+class GaussianLSTM(nn.Module):
+    """LSTMStack -> (mean, log-variance) of a diagonal Gaussian."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: int, layers: int):
+        super().__init__()
+        self.rnn = LSTMStack(in_features, hidden, layers)
+        self.mean = nn.Linear(hidden, out_features)
+        self.logvar = nn.Linear(hidden, out_features)
+
+    def forward(self, x: torch.Tensor, state: list) -> tuple[torch.Tensor, torch.Tensor, list]:
+        h, state = self.rnn(x, state)
+        return self.mean(h), self.logvar(h), state
+
+
+def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) per element."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
+
+
+class SVGLP(VideoModel):
+    def __init__(self, config: dict):
+        super().__init__(config)
+        c = self.config
+        self.encoder = DCGANEncoder(c["channels"], c["filters"], c["g_dim"])
+        self.decoder = DCGANDecoder(c["channels"], c["filters"], c["g_dim"])
+        self.posterior = GaussianLSTM(c["g_dim"], c["z_dim"], c["rnn_size"], c["posterior_layers"])
+        self.prior = GaussianLSTM(c["g_dim"], c["z_dim"], c["rnn_size"], c["prior_layers"])
+        self.predictor = LSTMStack(c["g_dim"] + c["z_dim"], c["rnn_size"], c["predictor_layers"])
+        self.predictor_out = nn.Sequential(nn.Linear(c["rnn_size"], c["g_dim"]), nn.Tanh())
+        dcgan_init_(self)
+
+    def _states(self, batch: int, like: torch.Tensor) -> dict:
+        return {"posterior": self.posterior.rnn.initial_state(batch, like),
+                "prior": self.prior.rnn.initial_state(batch, like),
+                "predictor": self.predictor.initial_state(batch, like)}
+
+    def _predict_h(self, h_prev: torch.Tensor, z: torch.Tensor, states: dict) -> torch.Tensor:
+        out, states["predictor"] = self.predictor(torch.cat([h_prev, z], 1), states["predictor"])
+        return self.predictor_out(out)
+
+    def loss(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, T = video.shape[:2]
+        if T < 2:
+            raise VidbenchError(f"svg: training clips need at least 2 frames, got {T}")
+        h, skips = self.encoder(video.flatten(0, 1))
+        h = h.view(B, T, -1)
+        states = self._states(B, h)
+        predicted, kls = [], []
+        for t in range(1, T):
+            mu, logvar, states["posterior"] = self.posterior(h[:, t], states["posterior"])
+            mu_p, logvar_p, states["prior"] = self.prior(h[:, t - 1], states["prior"])
+            z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+            predicted.append(self._predict_h(h[:, t - 1], z, states))
+            kls.append(gaussian_kl(mu, logvar, mu_p, logvar_p).sum(1).mean())
+        # Frame t is decoded with skips from frame min(t-1, n_past-1): the input frame while it is context.
+        n_past = min(self.config["train_context"], T - 1)
+        source = torch.arange(T - 1, device=video.device).clamp(max=n_past - 1)
+        skip_t = [s.view(B, T, *s.shape[1:])[:, source].flatten(0, 1) for s in skips]
+        frames = self.decoder(torch.stack(predicted, 1).flatten(0, 1), skip_t).view(B, T - 1, *video.shape[2:])
+        mse = ((frames - video[:, 1:]) ** 2).flatten(2).mean(2).mean(0)  # per step, as nn.MSELoss per step
+        kl = torch.stack(kls)
+        return {"loss": mse.sum() + self.config["beta"] * kl.sum(), "mse": mse.mean(), "kl": kl.mean()}
+
+    @torch.no_grad()
+    def predict(self, context: torch.Tensor, horizon: int, num_samples: int = 1,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        self.check_context(context)
+        if context.shape[1] < 1:
+            raise VidbenchError("svg: predict() needs at least one context frame")
+        was_training = self.training
+        self.eval()  # BatchNorm running statistics: see the module docstring
+        try:
+            frames = self._rollout(context.repeat_interleave(num_samples, 0), horizon, generator)
+        finally:
+            self.train(was_training)
+        return frames.view(context.shape[0], num_samples, horizon, *context.shape[2:])
+
+    def _rollout(self, context: torch.Tensor, horizon: int, generator) -> torch.Tensor:
+        N, Tc = context.shape[:2]
+        h, skips = self.encoder(context.flatten(0, 1))
+        h = h.view(N, Tc, -1)
+        skip = [s.view(N, Tc, *s.shape[1:])[:, -1] for s in skips]  # the last ground-truth context frame
+        states = self._states(N, h)
+        for t in range(1, Tc):  # condition on the context: posterior z on the true frame, prior stepped too
+            mu, logvar, states["posterior"] = self.posterior(h[:, t], states["posterior"])
+            _, _, states["prior"] = self.prior(h[:, t - 1], states["prior"])
+            self._predict_h(h[:, t - 1], mu + (0.5 * logvar).exp() * normal_noise(mu, generator), states)
+        h_prev, out = h[:, -1], []
+        for t in range(horizon):
+            mu_p, logvar_p, states["prior"] = self.prior(h_prev, states["prior"])
+            z = mu_p + (0.5 * logvar_p).exp() * normal_noise(mu_p, generator)
+            frame = self.decoder(self._predict_h(h_prev, z, states), skip)
+            out.append(frame)
+            if t + 1 < horizon:
+                h_prev = self.encoder(frame)[0]  # the generated frame is the next step's input
+        return torch.stack(out, 1)
+
+
+def svg(preset: str = "mmnist", **overrides) -> SVGLP:
+    if preset not in PRESETS:
+        raise VidbenchError(f"svg: unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    unknown = set(overrides) - set(DEFAULTS) - {"channels", "name"}
+    if unknown:
+        raise VidbenchError(f"svg: unknown option(s) {', '.join(sorted(unknown))}; options: "
+                            f"{', '.join(['channels', *DEFAULTS])}")
+    return SVGLP({"preset": preset, **DEFAULTS, **PRESETS[preset], **overrides})
+
+
+svg.presets = tuple(PRESETS)
