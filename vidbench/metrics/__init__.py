@@ -1,3 +1,27 @@
-"""Metrics, registered lazily by name (LPIPS and FVD import their networks only when used)."""
+"""Metrics, registered lazily by name (LPIPS and FVD import their networks only when used).
 
-from vidbench.registry import METRICS  # noqa: F401
+kind="frame": a function (pred, target) [..., C, H, W] in [0, 1] -> per-frame values [...] (vidbench.metrics.frame).
+kind="network": a class built once with (weights_dir=None, device="cpu"), then called like a frame metric (LPIPS).
+kind="video": the FVD feature extractor class; features are streamed into FeatureStats (vidbench.metrics.fvd).
+kind="metadata": a function (predictions uint8 [V,S,T,H,W,C], split, videos, context) -> {output: [V,S,T]} that
+reads each test video's metadata (`needs_metadata` keys); every name in `outputs` is scored as a frame metric.
+The conventions behind each name are in REFERENCE.md section 2 and the module docstrings.
+"""
+
+from vidbench.registry import METRICS
+
+METRICS.add("ssim", "vidbench.metrics.frame:ssim", kind="frame", higher_is_better=True,
+            about="SSIM, tf.image.ssim conventions: 11x11 Gaussian (sigma 1.5), data range 1, valid map")
+METRICS.add("ssim_cwvae", "vidbench.metrics.frame:ssim_cwvae", kind="frame", higher_is_better=True,
+            about="SSIM as the CW-VAE authors' eval: skimage 0.18 defaults (7x7 uniform, data range 2), per channel")
+METRICS.add("psnr", "vidbench.metrics.frame:psnr", kind="frame", higher_is_better=True,
+            about="PSNR per frame, 10*log10(1/MSE), data range 1, capped at 100 dB for identical frames")
+METRICS.add("psnr_cwvae", "vidbench.metrics.frame:psnr_cwvae", kind="frame", higher_is_better=True,
+            about="PSNR per channel then averaged (CW-VAE authors' eval), data range 1")
+METRICS.add("lpips", "vidbench.metrics.lpips_metric:LPIPS", kind="network", higher_is_better=False,
+            about="LPIPS v0.1, AlexNet, inputs in [-1, 1], grayscale repeated to 3 channels",
+            weights=("alexnet-owt-7be5be79.pth",))
+METRICS.add("fvd", "vidbench.metrics.fvd:I3DFeatures", kind="video", higher_is_better=False,
+            about="FVD: Kinetics-400 I3D logits of videos resized (TF1 bilinear) to 224, Frechet distance in float64",
+            weights=("i3d_torchscript.pt", "i3d_pretrained_400.pt", "rgb_imagenet.pt"))
+METRICS.add("readout", "vidbench.metrics.readout:frame_values", kind="metadata", outputs=("readout_accuracy", "readout_position_error"), higher_is_better={"readout_accuracy": True, "readout_position_error": False}, needs_metadata=("positions", "labels"), about="Moving MNIST readout: digit-identity accuracy and position error (px) at the recorded digit positions; a digit CNN trained on the train digit pool")

