@@ -33,6 +33,16 @@ TINY_MMNIST = {"num_train": 16, "num_test": 4}
 POOL = 8  # 64x64 frames -> 8x8
 
 
+def mmnist_clips(num: int, length: int) -> torch.Tensor:
+    """Real Moving MNIST clips (offline digits) as float [num, length, 1, 64, 64] in [0, 1], for model tests."""
+    from vidbench.data.digits import load_digits
+    from vidbench.data.loader import to_model_input
+
+    images, labels = load_digits("train")
+    clips = [mmnist.make_sequence(0, "train", i, length, images, labels)[0] for i in range(num)]
+    return to_model_input(torch.from_numpy(np.stack(clips)))
+
+
 def _idx_bytes(array: np.ndarray, magic: int) -> bytes:
     return struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
 

@@ -168,12 +168,9 @@ def test_predict_rejects_context_that_is_not_whole_blocks(tiny):
 
 
 def test_loss_falls_on_moving_mnist():
-    from vidbench.data.digits import load_digits
-    from vidbench.data.mmnist import make_sequence
+    from conftest import mmnist_clips
 
-    images, labels = load_digits("train")
-    video = np.stack([make_sequence(0, "train", i, 8, images, labels)[0] for i in range(4)])
-    video = torch.from_numpy(video).permute(0, 1, 4, 2, 3).float() / 255  # [B,T,H,W,C] -> [B,T,C,H,W]
+    video = mmnist_clips(4, 8)
     torch.manual_seed(0)
     model = create_model("cwvae", "tiny")
     opt = torch.optim.Adam(model.parameters(), lr=model.config["lr"], eps=1e-4)

@@ -3,17 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import mmnist_clips
 
-from vidbench.data.digits import load_digits
-from vidbench.data.mmnist import make_sequence
 from vidbench.models import create_model, model_from_config
-
-
-def mmnist_clips(num: int, length: int) -> torch.Tensor:
-    """Real Moving MNIST clips (offline digits) as float [num, length, 1, 64, 64] in [0, 1]."""
-    images, labels = load_digits("train")
-    clips = [make_sequence(0, "train", i, length, images, labels)[0] for i in range(num)]
-    return torch.from_numpy(np.stack(clips)).permute(0, 1, 4, 2, 3).float() / 255
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ def run_child(store, horizon: int, batch: int, run_dir) -> dict:
 @pytest.mark.parametrize("batch", [1, 4])
 def test_memory_flat_and_time_linear_in_horizon(long_store, tmp_path, batch):
     runs = {h: run_child(long_store, h, batch, tmp_path / f"h{h}") for h in (100, 500, 1000)}
-    print(f"\nevaluate copy-last, ssim+psnr, {VIDEOS} videos 64x64x1, batch {batch} (contended CPU figures):")
+    print(f"\nevaluate copy-last, ssim+psnr, {VIDEOS} videos 64x64x1, batch {batch}:")
     for horizon, r in runs.items():
         print(f"  horizon {horizon:5}: peak RSS {r['rss_mb']:7.1f} MB (+{r['rss_mb'] - r['base_mb']:6.1f} MB over "
               f"imports), {r['seconds']:7.2f} s, {VIDEOS * horizon / r['seconds']:7.0f} frames/s")

@@ -30,19 +30,25 @@ def safe_member(zip_path: Path, name: str) -> PurePosixPath:
     return path
 
 
+def zip_names(zip_path: Path) -> list[str]:
+    """The file members of a zip; the whole archive is refused if any member escapes its folder."""
+    try:
+        with zipfile.ZipFile(zip_path) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+    except zipfile.BadZipFile as e:
+        raise VidbenchError(f"{zip_path}: not a readable zip archive ({e})") from e
+    for name in names:
+        safe_member(zip_path, name)
+    return names
+
+
 def list_videos(source, folder: str, suffixes=(".mp4",)) -> list[str]:
     """Names of the video files directly under `folder` (searched at any depth, e.g. 'minerl_navigate/train')."""
     source = check_file(source, "archive or folder")
     if source.is_dir():
         names = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
     else:
-        try:
-            with zipfile.ZipFile(source) as z:
-                names = [n for n in z.namelist() if not n.endswith("/")]
-        except zipfile.BadZipFile as e:
-            raise VidbenchError(f"{source}: not a readable zip archive ({e})") from e
-        for name in names:
-            safe_member(source, name)
+        names = zip_names(source)
     wanted = [n for n in names if PurePosixPath(n).parent.name == PurePosixPath(folder).name
               and PurePosixPath(n).parent.as_posix().endswith(folder) and n.lower().endswith(suffixes)]
     return sorted(wanted, key=natural_key)

@@ -28,12 +28,11 @@ order (persons 21-24 and four videos of person 25 with the svg split), from fram
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from vidbench.data.archive import opened_video, safe_member
+from vidbench.data.archive import opened_video, zip_names
 from vidbench.data.items import BadInputs, write_items
 from vidbench.data.store import DatasetWriter
 from vidbench.data.video import read_video
@@ -73,13 +72,7 @@ def find_videos(path) -> tuple[dict[str, tuple[Path, str]], Path | None]:
                 videos.setdefault(avi.name[: -len("_uncomp.avi")], (path, avi.relative_to(path).as_posix()))
         sequences = next(iter(sorted(path.rglob("00sequences.txt"))), None)
     for zip_path in zips:
-        try:
-            with zipfile.ZipFile(zip_path) as z:
-                names = [n for n in z.namelist() if not n.endswith("/")]
-        except zipfile.BadZipFile as e:
-            raise VidbenchError(f"{zip_path}: not a readable zip archive ({e})") from e
-        for name in names:
-            safe_member(zip_path, name)  # refuse the archive if any member escapes
+        for name in zip_names(zip_path):
             base = PurePosixPath(name).name
             if VIDEO_NAME.match(base):
                 videos.setdefault(base[: -len("_uncomp.avi")], (zip_path, name))

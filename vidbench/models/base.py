@@ -11,6 +11,8 @@ holds everything needed to rebuild it (written into every checkpoint and results
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -48,6 +50,16 @@ class VideoModel(nn.Module):
                 f"{self.config.get('name')}: context of {context.shape[1]} frames is not a multiple of "
                 f"{self.context_multiple} (k^(levels-1)); every level must see whole blocks, e.g. 36 for k=6, 3 levels"
             )
+
+    @contextmanager
+    def evaluating(self):
+        """Eval mode for the block (BatchNorm running statistics, no dropout), then the previous mode back."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was_training)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

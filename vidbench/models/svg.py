@@ -210,12 +210,8 @@ class SVGLP(VideoModel):
         self.check_context(context)
         if context.shape[1] < 1:
             raise VidbenchError("svg: predict() needs at least one context frame")
-        was_training = self.training
-        self.eval()  # BatchNorm running statistics: see the module docstring
-        try:
+        with self.evaluating():  # BatchNorm running statistics: see the module docstring
             frames = self._rollout(context.repeat_interleave(num_samples, 0), horizon, generator)
-        finally:
-            self.train(was_training)
         return frames.view(context.shape[0], num_samples, horizon, *context.shape[2:])
 
     def _rollout(self, context: torch.Tensor, horizon: int, generator) -> torch.Tensor:

@@ -315,12 +315,8 @@ class VTA(VideoModel):
         self.check_context(context)
         if context.shape[1] < 1:
             raise VidbenchError("vta: predict() needs at least one context frame")
-        was_training = self.training
-        self.eval()  # BatchNorm running statistics
-        try:
+        with self.evaluating():  # BatchNorm running statistics
             frames, _ = self.rollout(context.repeat_interleave(num_samples, 0), horizon, generator)
-        finally:
-            self.train(was_training)
         return frames.view(context.shape[0], num_samples, horizon, *context.shape[2:])
 
     def rollout(self, context: torch.Tensor, horizon: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
