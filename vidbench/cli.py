@@ -90,8 +90,7 @@ def _report_prepared(out: Path, manifest: dict) -> None:
                    f"{info['max_length']}, data_sha256 {info['data_sha256'][:16]}")
 
 
-# --- prepare minerl / kth / mazes (issue 3) ---
-
+# --- prepare minerl / kth / mazes ---
 
 
 @prepare.command("minerl")
@@ -166,7 +165,7 @@ def verify(dataset):
     click.echo(f"{root}: ok")
 
 
-# --- train / sample (issue 4) ---
+# --- train / sample ---
 
 
 @main.command()
@@ -216,7 +215,7 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
     click.echo(str(path))
 
 
-# --- evaluate (issue 6) ---
+# --- evaluate ---
 
 
 @main.command("evaluate")
@@ -258,7 +257,7 @@ def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, 
             click.echo(line)
 
 
-# --- leaderboard / analyze (issue 7) ---
+# --- leaderboard / analyze ---
 
 
 @main.command()

@@ -65,6 +65,17 @@ class VideoModel(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
+def preset_config(family: str, preset: str, overrides: dict, presets: dict, defaults: dict) -> dict:
+    """A family's resolved config: defaults, then the preset, then the user's overrides (checked by name)."""
+    if preset not in presets:
+        raise VidbenchError(f"{family}: unknown preset {preset!r}; presets: {', '.join(presets)}")
+    unknown = set(overrides) - set(defaults) - {"channels", "name"}
+    if unknown:
+        raise VidbenchError(f"{family}: unknown option(s) {', '.join(sorted(unknown))}; options: "
+                            f"{', '.join(['channels', *defaults])}")
+    return {"preset": preset, **defaults, **presets[preset], **overrides}
+
+
 def create_model(name: str, preset: str | None = None, **overrides) -> VideoModel:
     """create_model("cwvae", preset="mmnist"); create_model("cwvae", preset="tiny", channels=3)."""
     factory = MODELS.get(name)

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from vidbench.errors import VidbenchError
-from vidbench.models.base import VideoModel
+from vidbench.models.base import VideoModel, preset_config
 
 LEAKY_SLOPE = 0.2  # dcgan_64.py
 PRESETS = {
@@ -236,13 +236,7 @@ class SVGLP(VideoModel):
 
 
 def svg(preset: str = "mmnist", **overrides) -> SVGLP:
-    if preset not in PRESETS:
-        raise VidbenchError(f"svg: unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
-    unknown = set(overrides) - set(DEFAULTS) - {"channels", "name"}
-    if unknown:
-        raise VidbenchError(f"svg: unknown option(s) {', '.join(sorted(unknown))}; options: "
-                            f"{', '.join(['channels', *DEFAULTS])}")
-    return SVGLP({"preset": preset, **DEFAULTS, **PRESETS[preset], **overrides})
+    return SVGLP(preset_config("svg", preset, overrides, PRESETS, DEFAULTS))
 
 
 svg.presets = tuple(PRESETS)

@@ -57,7 +57,7 @@ from torch.distributions import Normal, kl_divergence
 from torch.nn import functional as F
 
 from vidbench.errors import VidbenchError
-from vidbench.models.base import VideoModel
+from vidbench.models.base import VideoModel, preset_config
 from vidbench.models.svg import normal_noise
 
 PRESETS = {
@@ -362,13 +362,7 @@ class VTA(VideoModel):
 
 
 def vta(preset: str = "mmnist", **overrides) -> VTA:
-    if preset not in PRESETS:
-        raise VidbenchError(f"vta: unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
-    unknown = set(overrides) - set(DEFAULTS) - {"channels", "name"}
-    if unknown:
-        raise VidbenchError(f"vta: unknown option(s) {', '.join(sorted(unknown))}; options: "
-                            f"{', '.join(['channels', *DEFAULTS])}")
-    config = {"preset": preset, **DEFAULTS, **PRESETS[preset], **overrides}
+    config = preset_config("vta", preset, overrides, PRESETS, DEFAULTS)
     if config["seq_size"] > config["max_seg_num"] * config["max_seg_len"]:
         raise VidbenchError(f"vta: seq_size {config['seq_size']} cannot be covered by max_seg_num "
                             f"{config['max_seg_num']} segments of at most max_seg_len {config['max_seg_len']} frames")
