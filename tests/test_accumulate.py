@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vidbench.accumulate import TimestepStats, bootstrap_ci, reduce_samples
 from vidbench.errors import VidbenchError
+from vidbench.evaluate.accumulate import TimestepStats, bootstrap_ci, reduce_samples
 
 
 def test_timestep_stats_streamed_in_batches_equal_direct_mean_and_std():
@@ -75,9 +75,9 @@ def test_bootstrap_of_constant_values_is_a_point():
 
 def test_bootstrap_chunks_resamples_for_large_video_sets_identically(monkeypatch):
     # Drawing the resamples in chunks (bounded memory) must not change which videos are drawn.
-    import vidbench.accumulate
+    import vidbench.evaluate.accumulate
 
     per_video = np.random.default_rng(5).uniform(size=50)
     whole = bootstrap_ci(per_video, seed=9)
-    monkeypatch.setattr(vidbench.accumulate, "BOOTSTRAP_INDEX_BUDGET", 50 * 7)  # chunks of 7 resamples
+    monkeypatch.setattr(vidbench.evaluate.accumulate, "BOOTSTRAP_INDEX_BUDGET", 50 * 7)  # chunks of 7 resamples
     assert bootstrap_ci(per_video, seed=9) == whole

@@ -8,10 +8,10 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from vidbench import analyze
+from vidbench.analyze import latents as analyze
 from vidbench.cli import main
 from vidbench.errors import VidbenchError
-from vidbench.leaderboard import load_kl_records
+from vidbench.report.publish import load_kl_records
 from vidbench.train import load_trained, train
 
 

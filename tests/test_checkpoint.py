@@ -8,8 +8,14 @@ import pytest
 import torch
 
 from vidbench import fileio
-from vidbench.checkpoint import capture_rng_state, checkpoint_path, load_checkpoint, restore_rng_state, save_checkpoint
 from vidbench.errors import VidbenchError
+from vidbench.train.checkpoint import (
+    capture_rng_state,
+    checkpoint_path,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
 
 
 def _draws():

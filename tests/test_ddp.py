@@ -15,8 +15,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from vidbench.checkpoint import load_checkpoint
 from vidbench.train import train
+from vidbench.train.checkpoint import load_checkpoint
 
 # 6 steps at global batch 4 over 16 sequences cross an epoch boundary; a checkpoint at 3 and 6.
 RUN = dict(steps=6, batch_size=4, seq_len=12, checkpoint_every=3, device="cpu", progress=False,

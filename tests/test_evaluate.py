@@ -13,9 +13,9 @@ from vidbench.cli import main
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.evaluate import evaluate
+from vidbench.evaluate.protocols import Protocol
 from vidbench.metrics.frame import psnr, ssim
 from vidbench.models import create_model
-from vidbench.protocols import Protocol
 from vidbench.registry import METRICS
 
 CONTEXT, HORIZON = 4, 12
@@ -79,7 +79,7 @@ def test_per_timestep_means_equal_a_direct_computation(tiny_mmnist, tmp_path):
         low, high = results["ci"][name]
         assert low <= results["summary"][name] <= high
     assert json.loads((tmp_path / "r.json").read_text()) == results
-    from vidbench.results import read_result  # the leaderboard's reader takes the file as written
+    from vidbench.evaluate.results import read_result  # the leaderboard's reader takes the file as written
 
     row = read_result(tmp_path / "r.json")
     assert row.summary == results["summary"] and row.ci == {k: tuple(v) for k, v in results["ci"].items()}
@@ -280,8 +280,8 @@ def test_metric_without_weights_offline_stops_or_is_recorded_unavailable(tiny_mm
 
 
 def test_trained_checkpoint_is_loaded_and_identified(tiny_mmnist, tmp_path, linear_model):
-    from vidbench.checkpoint import save_checkpoint
     from vidbench.fileio import sha256_file
+    from vidbench.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model(linear_model, "tiny")

@@ -14,8 +14,8 @@ from vidbench.data import mmnist
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.evaluate import evaluate, summary_lines
+from vidbench.evaluate.protocols import Protocol
 from vidbench.metrics import readout
-from vidbench.protocols import Protocol
 from vidbench.registry import METRICS
 
 CONTEXT, HORIZON = 4, 30
@@ -83,8 +83,8 @@ def test_readout_results_equal_frame_values_on_the_same_predictions(digits_mmnis
 
 
 def test_ground_truth_reads_out_well_and_shows_on_the_leaderboard(digits_mmnist, readout_cache, tmp_path):
-    from vidbench.leaderboard import build_table, to_markdown
-    from vidbench.results import load_results
+    from vidbench.evaluate.results import load_results
+    from vidbench.report.table import build_table, to_markdown
 
     np.save(tmp_path / "truth.npy", truth(digits_mmnist))
     results_dir = tmp_path / "results"

@@ -6,10 +6,12 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from vidbench import paper
 from vidbench.cli import main
 from vidbench.errors import VidbenchError
-from vidbench.leaderboard import (
+from vidbench.evaluate.results import load_results, read_result
+from vidbench.report import paper
+from vidbench.report.publish import write_leaderboard
+from vidbench.report.table import (
     MEASURED,
     PAPER,
     build_table,
@@ -17,9 +19,7 @@ from vidbench.leaderboard import (
     to_csv,
     to_latex,
     to_markdown,
-    write_leaderboard,
 )
-from vidbench.results import load_results, read_result
 
 
 def result(model, protocol="toy@1", summary=None, unavailable=None, family=None, config=None, horizon=6,

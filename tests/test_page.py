@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_leaderboard import result, write  # the hand-made results files of the table tests
 
-from vidbench.leaderboard import write_leaderboard
+from vidbench.report.publish import write_leaderboard
 
 HORIZON = 24
 

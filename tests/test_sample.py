@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
+from vidbench.analyze.sample import BAR, PREDICTION_COLOUR, sample, side_by_side
 from vidbench.data.loader import TestSequences, to_model_input, to_uint8_frames
 from vidbench.data.store import PreparedSplit
 from vidbench.data.video import read_video
 from vidbench.errors import VidbenchError
-from vidbench.sample import BAR, PREDICTION_COLOUR, sample, side_by_side
 from vidbench.train import load_trained, train
 
 CONTEXT, HORIZON = 4, 6

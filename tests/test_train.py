@@ -7,11 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from vidbench import train as training
-from vidbench.checkpoint import load_checkpoint
 from vidbench.errors import VidbenchError
-from vidbench.optim import TFAdam, clip_global_norm_
-from vidbench.train import epoch_batches, load_trained, parse_set_options, train
+from vidbench.train import config as training
+from vidbench.train import load_trained, train
+from vidbench.train.checkpoint import load_checkpoint
+from vidbench.train.config import parse_set_options
+from vidbench.train.loop import epoch_batches
+from vidbench.train.optim import TFAdam, clip_global_norm_
+from vidbench.train.step import TrainStep
 
 # 16 training sequences, global batch 4 -> 4 steps per epoch: 6 steps cross an epoch boundary.
 FAST = dict(batch_size=4, seq_len=12, progress=False, echo=lambda line: None)
@@ -56,7 +59,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_mmnist, tmp_path
     straight = train(model, tiny_mmnist, run_dir=tmp_path / "straight", **common)
 
     # Kill the second run inside step 5: the checkpoint of step 3 survives, the log has steps 1-4.
-    real_step, calls = training._train_step, []
+    real_step, calls = TrainStep.__call__, []
 
     def dying_step(*args, **kwargs):
         calls.append(1)
@@ -64,11 +67,11 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_mmnist, tmp_path
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(training, "_train_step", dying_step)
+    monkeypatch.setattr(TrainStep, "__call__", dying_step)
     with pytest.raises(KeyboardInterrupt):
         train(model, tiny_mmnist, run_dir=tmp_path / "resumed", **common)
     assert _state(tmp_path / "resumed")["step"] == 3
-    monkeypatch.setattr(training, "_train_step", real_step)
+    monkeypatch.setattr(TrainStep, "__call__", real_step)
     resumed = train(model, tiny_mmnist, run_dir=tmp_path / "resumed", **common)
 
     a, b = _state(straight), _state(resumed)

@@ -8,9 +8,9 @@ from vidbench.registry import DATASETS, METRICS, MODELS, PROTOCOLS
 def _load_registries() -> None:
     # Importing these packages fills the registries (lazily: no model or metric code is imported yet).
     import vidbench.data  # noqa: F401
+    import vidbench.evaluate.protocols  # noqa: F401
     import vidbench.metrics  # noqa: F401
     import vidbench.models  # noqa: F401
-    import vidbench.protocols  # noqa: F401
 
 
 def describe(what: str, with_params: bool = False) -> list[str]:

@@ -188,12 +188,13 @@ def verify(dataset):
 def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, settings, run_dir, checkpoint_every,
           seed, device, amp, num_workers):
     """Train a model; rerunning the same command resumes. Works under `torchrun --nproc_per_node N`."""
-    from vidbench import train as training
+    from vidbench.train import train as train_model
+    from vidbench.train.config import parse_set_options
 
-    training.train(model_name, dataset_dir(dataset), preset=preset, overrides=training.parse_set_options(settings),
-                   steps=steps, epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
-                   checkpoint_every=checkpoint_every, seed=seed, device=device, amp=amp, num_workers=num_workers,
-                   echo=lambda line: click.echo(line, err=True))
+    train_model(model_name, dataset_dir(dataset), preset=preset, overrides=parse_set_options(settings),
+                steps=steps, epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
+                checkpoint_every=checkpoint_every, seed=seed, device=device, amp=amp, num_workers=num_workers,
+                echo=lambda line: click.echo(line, err=True))
 
 
 @main.command()
@@ -208,7 +209,7 @@ def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, s
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
     """Side-by-side video (ground truth | prediction) of a run's open-loop predictions (RUN: folder or .pt)."""
-    from vidbench.sample import sample as write_sample
+    from vidbench.analyze.sample import sample as write_sample
 
     path = write_sample(run, out, dataset=dataset_dir(dataset) if dataset else None, num_videos=num_videos,
                         context=context, horizon=horizon, seed=seed, fps=fps, device=device)
@@ -278,7 +279,7 @@ def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, 
               help="sample videos/GIFs for the page (default: OUT/samples)")
 def leaderboard(results_dir, protocols, fmt, out, with_paper, rank_paper, convention, analysis_dir, samples_dir):
     """Table 1 (ranks, bold within 5%), the paper's figures and an offline HTML page from results files."""
-    from vidbench import leaderboard as board
+    from vidbench.report import publish as board
 
     table, written = board.write_leaderboard(results_dir, out, protocols=protocols or None, with_paper=with_paper,
                                              rank_paper=rank_paper, convention=convention,

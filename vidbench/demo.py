@@ -62,9 +62,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from vidbench.analyze import analyze_kl
+    from vidbench.analyze.sample import sample
     from vidbench.evaluate import evaluate
-    from vidbench.leaderboard import write_leaderboard
-    from vidbench.sample import sample
+    from vidbench.report.publish import write_leaderboard
     from vidbench.train import train
 
     started = time.time()

@@ -25,7 +25,7 @@ VIDEOS, LENGTH, CONTEXT = 4, 1036, 36
 CHILD = """
 import json, sys, time
 from vidbench.evaluate import evaluate
-from vidbench.protocols import Protocol
+from vidbench.evaluate.protocols import Protocol
 
 def status(key):  # MB; VmHWM is per process image, unlike ru_maxrss, which Linux carries over fork + exec
     return int(open("/proc/self/status").read().split(key + ":")[1].split()[0]) / 1024

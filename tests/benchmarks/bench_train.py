@@ -18,12 +18,12 @@ import time
 
 import torch
 
-from vidbench.checkpoint import load_checkpoint, save_checkpoint
 from vidbench.data.loader import TrainWindows, to_model_input
 from vidbench.data.store import PreparedSplit
 from vidbench.models import create_model
-from vidbench.optim import TFAdam, clip_global_norm_
 from vidbench.train import train
+from vidbench.train.checkpoint import load_checkpoint, save_checkpoint
+from vidbench.train.optim import TFAdam, clip_global_norm_
 
 BATCH, FRAMES, THREADS, TIMED_STEPS = 4, 100, 2, 3
 

@@ -17,7 +17,7 @@ Fergus 2018) and SRVP (Franceschi et al. 2020) do; `savp` trains on 1-16 and tes
 The default is svg because the stochastic latent-variable models closest to CW-VAE report KTH on it,
 and it leaves 20 persons for training.
 
-Protocol kth@1 (protocols.py): 36 context frames, as for every vidbench dataset (one step of CW-VAE's
+Protocol kth@1 (vidbench/evaluate/protocols.py): 36 context frames, as for every vidbench dataset (one step of CW-VAE's
 top level), then 64 predicted frames: 100 frames = 4 s at 25 fps, the mean length of one KTH action
 repetition, and far longer than the 30-40 frames SVG/SRVP predict. The first 100 test videos in file
 order (persons 21-24 and four videos of person 25 with the svg split), from frame 0 of each video.

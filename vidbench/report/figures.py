@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vidbench import paper
-from vidbench.results import Result
+from vidbench.evaluate.results import Result
+from vidbench.report import paper
 
 # Per-frame metrics in the order of the paper's figure, then the readout (beyond the paper).
 CURVE_ORDER = ("ssim", "ssim_cwvae", "psnr", "psnr_cwvae", "lpips", "readout_accuracy", "readout_position_error")
@@ -67,7 +67,7 @@ def _colors(labels) -> dict[str, tuple]:
 
 def rank_bars(table, path: Path) -> Path | None:
     """Mean rank per row; measured and paper rows in separate panels unless they were ranked together."""
-    from vidbench.leaderboard import PAPER
+    from vidbench.report.table import PAPER
 
     rows = [r for r in table.rows if r.mean_rank is not None]
     if not rows:

@@ -1,7 +1,7 @@
 """Reading results files (written by `vidbench evaluate`) into one small, tolerant record.
 
-This is the only place that knows the results schema (../shared/DESIGN.md, "Results file"); the
-leaderboard, figures and page read `Result` objects. Unknown keys are ignored and missing optional parts
+The schema's one reader (assemble.py beside it is its one writer): the leaderboard, figures and page read
+`Result` objects. Unknown keys are ignored and missing optional parts
 (per-timestep curves, FVD prefixes, confidence intervals) become empty, so older or partial files still
 load. A file without a protocol, a model or any summary number is an error that names the file.
 """

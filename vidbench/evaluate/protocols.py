@@ -6,8 +6,10 @@ any field of a published protocol means a new version (mmnist@2), never an edit 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
+from vidbench.errors import VidbenchError
 from vidbench.registry import PROTOCOLS
 
 
@@ -68,3 +70,21 @@ def get_protocol(name: str) -> Protocol:
 
 def default_protocol(dataset: str) -> Protocol:
     return get_protocol(f"{dataset}@1")
+
+
+def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None, num_samples=None):
+    """The named protocol (default `<dataset>@1`); overrides make a new name that says what changed,
+    so a modified protocol is never compared with the published one."""
+    p = protocol if isinstance(protocol, Protocol) else (get_protocol(protocol) if protocol else default_protocol(dataset))
+    if p.dataset != dataset:
+        raise VidbenchError(f"protocol {p.name} is for dataset {p.dataset!r}; the test videos given are {dataset!r}")
+    changes = {k: v for k, v in (("horizon", horizon), ("num_videos", num_videos), ("num_samples", num_samples))
+               if v is not None and v != getattr(p, k)}
+    for key, value in changes.items():
+        if value < 1:
+            raise VidbenchError(f"--{key.replace('_', '-')} must be at least 1, got {value}")
+    if not changes:
+        return p
+    label = ",".join(f"{k}={v}" for k, v in changes.items())
+    prefixes = () if "horizon" in changes else p.fvd_prefixes  # recomputed for the new horizon
+    return dataclasses.replace(p, name=f"{p.name}[{label}]", fvd_prefixes=prefixes, **changes)

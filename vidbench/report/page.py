@@ -11,9 +11,9 @@ import base64
 from html import escape
 from pathlib import Path
 
-from vidbench import paper
-from vidbench.leaderboard import PAPER, Table, missing_notes, rules_text, to_html_table
-from vidbench.results import Result
+from vidbench.evaluate.results import Result
+from vidbench.report import paper
+from vidbench.report.table import PAPER, Table, missing_notes, rules_text, to_html_table
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 STYLE = """
@@ -81,7 +81,7 @@ def _protocols(results: list[Result]) -> str:
 
 def render(table: Table, results: list[Result], figures, samples: list[Path], page_dir: Path,
            analysis_images: list[Path] = ()) -> str:
-    """The whole page as a string. `figures`: vidbench.figures.Figure list; `samples`: GIF/PNG/mp4 files."""
+    """The whole page as a string. `figures`: vidbench.report.figures.Figure list; `samples`: GIF/PNG/mp4 files."""
     page_dir = Path(page_dir)
     measured = [r for r in table.rows if r.source != PAPER]
     notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidbench.checkpoint import checkpoint_path, load_checkpoint
 from vidbench.data.loader import TestSequences, to_model_input, to_uint8_frames
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes
+from vidbench.train.checkpoint import checkpoint_path, load_checkpoint
 
 DEFAULT_CONTEXT = 36   # authors' eval: 36 context frames (one top-level step at k=6, 3 levels)
 DEFAULT_HORIZON = 64   # REFERENCE.md section 6's prediction anchor: 64 frames after 36

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidbench import paper
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes, atomic_write_json, sha256_file
+from vidbench.report import paper
 
 DEFAULT_OUT = Path("leaderboard") / "analysis"
 TABLE2_LENGTH = 100  # frames per sequence: the authors' training sequence length
@@ -34,8 +34,8 @@ TABLE2_LENGTH = 100  # frames per sequence: the authors' training sequence lengt
 
 def load(run_or_checkpoint, device="cpu"):
     """(model, checkpoint path, run config) of a run folder or checkpoint file."""
-    from vidbench.checkpoint import checkpoint_path, load_checkpoint
     from vidbench.train import model_from_checkpoint
+    from vidbench.train.checkpoint import checkpoint_path, load_checkpoint
 
     path = checkpoint_path(run_or_checkpoint)
     state = load_checkpoint(path, map_location=device)

@@ -96,3 +96,56 @@ def all_reduce_sum(tensors: list[torch.Tensor]) -> None:
         n = t.numel()
         t.copy_(flat[offset : offset + n].reshape(t.shape).to(t.dtype))
         offset += n
+
+
+class Accumulators:
+    """Everything the results need, fed one batch record at a time (in batch order, so reruns are exact)."""
+
+    def __init__(self, protocol, frame_metrics: list[str], prefixes: tuple[int, ...], with_fvd: bool,
+                 hib: dict[str, bool]):
+        self.protocol = protocol
+        self.frame_metrics = frame_metrics
+        self.stats = {m: TimestepStats(protocol.horizon) for m in frame_metrics}
+        self.per_video: dict[str, dict[int, float]] = {m: {} for m in frame_metrics}
+        self.prefixes = prefixes
+        self.fvd = None
+        if with_fvd:
+            from vidbench.metrics.fvd import FEATURE_DIM, FeatureStats
+
+            # dim given: a rank without batches still has tensors of the right size to all_reduce
+            self.fvd = [(FeatureStats(FEATURE_DIM), FeatureStats(FEATURE_DIM)) for _ in prefixes]
+        self.seconds = 0.0
+        self.hib = {m: hib[m] for m in frame_metrics}
+
+    def add(self, record: dict) -> None:
+        videos = [int(i) for i in record["video_index"]]
+        per_sample = {m: record[f"metric_{m}"] for m in self.frame_metrics}
+        reduced, _ = reduce_samples(per_sample, self.protocol.reduce, self.hib)
+        for m, values in reduced.items():
+            bad = ~np.isfinite(values)
+            if bad.any():
+                v, t = np.argwhere(bad)[0]
+                raise VidbenchError(f"{m} is NaN/inf for test video #{videos[v]} at predicted frame {t}; not averaged in")
+            self.stats[m].update(values)
+            for i, value in zip(videos, values.mean(axis=1)):
+                self.per_video[m][i] = float(value)
+        if self.fvd is not None:
+            for p, (real, fake) in enumerate(self.fvd):
+                real.update(torch.from_numpy(record["fvd_real"][:, p]))
+                fake.update(torch.from_numpy(record["fvd_fake"][:, :, p].reshape(-1, record["fvd_fake"].shape[-1])))
+        self.seconds += float(record["seconds"])
+
+    def reduce(self) -> None:
+        """Sum every accumulator over ranks; gather the per-video values (needed whole for the bootstrap)."""
+        import torch.distributed as dist
+
+        tensors = [t for s in self.stats.values() for t in s.tensors()]
+        for pair in self.fvd or []:
+            tensors += [t for stats in pair for t in stats.tensors()]
+        seconds = torch.tensor([self.seconds], dtype=torch.float64)
+        all_reduce_sum(tensors + [seconds])
+        self.seconds = float(seconds)
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            gathered = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, self.per_video)
+            self.per_video = {m: {i: v for part in gathered for i, v in part[m].items()} for m in self.frame_metrics}

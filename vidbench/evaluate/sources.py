@@ -80,8 +80,8 @@ def load_model(name: str | None, preset: str | None, checkpoint, device: torch.d
     from vidbench.models import create_model
 
     if checkpoint is not None:
-        from vidbench.checkpoint import checkpoint_path
         from vidbench.train import load_trained
+        from vidbench.train.checkpoint import checkpoint_path
 
         path = check_file(checkpoint, "checkpoint")
         model = load_trained(path)

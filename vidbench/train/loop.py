@@ -10,7 +10,7 @@ eps 1e-4, the learning rate of the model's preset (mmnist 3e-4, minerl 1e-4), gl
 Run folder (models/<model>-<preset>-<dataset> by default):
     config.json     the resolved config: model config, training config, dataset checksum. A rerun with a
                     different config is refused; the same command resumes.
-    checkpoint.pt   latest state (vidbench.checkpoint), replaced atomically every --checkpoint-every steps
+    checkpoint.pt   latest state (vidbench/train/checkpoint.py), replaced atomically every --checkpoint-every steps
                     and at the end; a killed run loses at most the steps since it.
     log.jsonl       one line per step: step, epoch, loss, nll, kl per level, grad_norm, lr, time.
 
@@ -27,134 +27,34 @@ models draw independent noise per rank (equal only in expectation).
 from __future__ import annotations
 
 import json
-import os
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from vidbench.checkpoint import capture_rng_state, checkpoint_path, load_checkpoint, restore_rng_state, save_checkpoint
 from vidbench.data.loader import TrainWindows, to_model_input
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes, atomic_write_json
-from vidbench.models.base import VideoModel, create_model, model_from_config
-from vidbench.optim import TFAdam, clip_global_norm_
+from vidbench.models.base import create_model
 from vidbench.registry import MODELS
+from vidbench.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from vidbench.train.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+    DEFAULT_SEQ_LEN,
+    check_same_config,
+    default_preset,
+    default_run_dir,
+    optimizer_config,
+)
+from vidbench.train.processes import Processes, setup_processes
+from vidbench.train.step import AMP_DTYPES, LossModule, step_function
 
-DEFAULT_BATCH_SIZE = 50   # authors' code (the paper says 100)
-DEFAULT_SEQ_LEN = 100     # authors' training sequence length for every dataset
-DEFAULT_LR = 3e-4         # used only when the model config names none
-# The optimiser of each model's original code; a model config's own keys ("optimizer", "adam_eps",
-# "amsgrad", "grad_clip", "lr") win. CW-VAE's code is TensorFlow: Adam in the epsilon-hat form with eps 1e-4,
-# global-norm clip 10000 (REFERENCE.md section 1). SVG and VTA are PyTorch code: torch's Adam (eps 1e-8).
-OPTIMIZERS = {
-    "tf-adam": {"adam_eps": 1e-4, "grad_clip": 10000.0},
-    "adam": {"adam_eps": 1e-8, "grad_clip": None},
-}
-FAMILY_OPTIMIZER = {"svg": "adam", "vta": "adam"}  # everything else follows the authors' TF code
-DEFAULT_EPOCHS = {"mmnist": 300, "mazes": 100, "minerl": 600}  # REFERENCE.md section 1
-AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 CONFIG_NAME, LOG_NAME = "config.json", "log.jsonl"
-
-
-# --- processes and devices
-
-
-@dataclass
-class Processes:
-    rank: int = 0
-    world_size: int = 1
-    device: torch.device = torch.device("cpu")
-    owns_group: bool = False  # we initialised the process group, so we tear it down
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    def barrier(self) -> None:
-        if self.distributed:
-            dist.barrier()
-
-
-def setup_processes(device: str = "auto") -> Processes:
-    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process when it is absent."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise VidbenchError(f"--device {device!r}: choose auto, cpu or cuda")
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if use_cuda and not torch.cuda.is_available():
-        raise VidbenchError("--device cuda: no CUDA GPU is visible to torch")
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    torch_device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-    if use_cuda:
-        torch.cuda.set_device(torch_device)
-    owns = False
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")  # nccl on GPU, gloo on CPU
-        owns = True
-    return Processes(rank, world_size, torch_device, owns)
-
-
-# --- config
-
-
-def parse_set_options(items) -> dict:
-    """--set key=value ... -> {key: value}; values parse as JSON (numbers, true/false, lists), else string."""
-    overrides = {}
-    for item in items or ():
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise VidbenchError(f"--set {item!r}: expected key=value")
-        try:
-            overrides[key] = json.loads(text)
-        except json.JSONDecodeError:
-            overrides[key] = text
-    return overrides
-
-
-def default_preset(model_name: str, dataset: str) -> str | None:
-    """A family's preset named after the dataset when it has one (cwvae + mmnist -> preset mmnist)."""
-    presets = getattr(MODELS.get(model_name), "presets", ())
-    return dataset if dataset in presets else None
-
-
-def default_run_dir(model_name: str, preset: str | None, dataset: str) -> Path:
-    return Path("models") / "-".join(p for p in (model_name, preset, dataset) if p)
-
-
-def _identity(config: dict) -> dict:
-    """The parts of a run config that change its result (the dataset's location and the step budget don't)."""
-    return {"model": config["model"], "train": config["train"],
-            "dataset": {k: v for k, v in config["dataset"].items() if k != "root"}}
-
-
-def _differences(old, new, prefix="") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new)):
-            out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
-        return out
-    return [] if old == new else [f"{prefix[:-1]}: {old!r} -> {new!r}"]
-
-
-def check_same_config(stored: dict, config: dict, where: Path) -> None:
-    diffs = _differences(_identity(stored), _identity(config))
-    if diffs:
-        shown = "; ".join(diffs[:3]) + (f" (+{len(diffs) - 3} more)" if len(diffs) > 3 else "")
-        raise VidbenchError(f"{where}: this run was made with another config ({shown}); "
-                            f"rerun with the original options or choose another --run-dir")
-
-
-# --- data order
 
 
 def epoch_batches(num_items: int, global_batch: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -166,37 +66,6 @@ def epoch_batches(num_items: int, global_batch: int, seed: int, epoch: int) -> l
 def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
 
-
-def optimizer_config(model_config: dict) -> dict:
-    name = model_config.get("optimizer", FAMILY_OPTIMIZER.get(model_config.get("name"), "tf-adam"))
-    if name not in OPTIMIZERS:
-        raise VidbenchError(f"model option optimizer={name!r}: choose one of {', '.join(OPTIMIZERS)}")
-    defaults = OPTIMIZERS[name]
-    clip = model_config.get("grad_clip", defaults["grad_clip"])
-    return {"optimizer": name, "adam_eps": float(model_config.get("adam_eps", defaults["adam_eps"])),
-            "amsgrad": bool(model_config.get("amsgrad", False)), "grad_clip": None if clip is None else float(clip)}
-
-
-def make_optimizer(parameters, train_cfg: dict) -> torch.optim.Optimizer:
-    if train_cfg["optimizer"] == "tf-adam":
-        if train_cfg["amsgrad"]:
-            raise VidbenchError("amsgrad is not available with the TF-style Adam; set optimizer=adam")
-        return TFAdam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"])
-    return torch.optim.Adam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"], amsgrad=train_cfg["amsgrad"])
-
-
-class _LossModule(torch.nn.Module):
-    """DDP synchronises gradients of what runs inside forward(); VideoModel's entry point is loss()."""
-
-    def __init__(self, model: VideoModel):
-        super().__init__()
-        self.model = model
-
-    def forward(self, video):
-        return self.model.loss(video)
-
-
-# --- the loop
 
 
 def train(model_name: str, dataset_root, *, preset: str | None = None, overrides: dict | None = None,
@@ -226,8 +95,7 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
                       checkpoint_every=checkpoint_every, seed=seed, amp=amp, num_workers=num_workers,
                       progress=progress, echo=echo)
     finally:
-        if procs.owns_group:
-            dist.destroy_process_group()
+        procs.close()
 
 
 def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overrides, steps, epochs, batch_size,
@@ -273,8 +141,8 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
 
     model.to(procs.device)
     train_cfg = config["train"]
-    optimizer = None if model.gradient_free else make_optimizer(model.parameters(), train_cfg)
-    scaler = torch.amp.GradScaler(procs.device.type) if amp == "fp16" else None
+    trainer = step_function(model, amp=amp, lr=train_cfg["lr"], device_type=procs.device.type)
+    optimizer, scaler = trainer.optimizer, trainer.scaler
     step, elapsed = 0, 0.0
     if ckpt_file.exists():
         state = load_checkpoint(ckpt_file, map_location=procs.device)
@@ -313,16 +181,13 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
                 "scaler": scaler.state_dict() if scaler is not None else {},
             })
 
-    forward = model.loss
     if procs.distributed and not model.gradient_free:
-        forward = torch.nn.parallel.DistributedDataParallel(
-            _LossModule(model), device_ids=[procs.device.index] if procs.device.type == "cuda" else None)
-    parameters = [p for p in model.parameters() if p.requires_grad]
+        trainer.forward = torch.nn.parallel.DistributedDataParallel(
+            LossModule(model), device_ids=[procs.device.index] if procs.device.type == "cuda" else None)
     local_batch = batch_size // procs.world_size
     shares_noise = hasattr(model, "noise_rows")
     if shares_noise:
         model.noise_rows = (procs.rank * local_batch, batch_size)
-    autocast = (torch.autocast(procs.device.type, dtype=AMP_DTYPES[amp]) if AMP_DTYPES[amp] else nullcontext())
     bar = None
     if procs.is_main and progress:
         from tqdm.auto import tqdm
@@ -341,7 +206,7 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
                 started = time.perf_counter()
                 torch.manual_seed(step_seed(seed, step, 0 if shares_noise else procs.rank))
                 video = to_model_input(batch.to(procs.device, non_blocking=True))  # uint8 over the bus: 4x less
-                logs = _train_step(model, forward, video, optimizer, scaler, parameters, train_cfg["grad_clip"], autocast)
+                logs = trainer(video)
                 logs = _mean_over_ranks(logs, procs)
                 step += 1
                 elapsed += time.perf_counter() - started
@@ -367,29 +232,6 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
     if procs.is_main:
         echo(f"{run_dir}: trained {step} steps; checkpoint {ckpt_file}")
     return run_dir
-
-
-def _train_step(model, forward, video, optimizer, scaler, parameters, grad_clip, autocast) -> dict[str, float]:
-    if model.gradient_free:  # learns inside loss() (e.g. random-frame keeps training frames): no backward
-        with torch.no_grad():
-            out = model.loss(video)
-        return {k: v.detach().float() for k, v in out.items()}
-    with autocast:
-        out = forward(video)
-    loss = out["loss"]
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-    else:
-        loss.backward()
-    grad_norm = clip_global_norm_(parameters, grad_clip)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    return {**{k: v.detach().float() for k, v in out.items()}, "grad_norm": grad_norm.detach().float()}
 
 
 def _mean_over_ranks(logs: dict, procs: Processes) -> dict[str, float]:
@@ -418,22 +260,3 @@ def _truncate_log(log_file: Path, step: int) -> None:
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # a line cut off by the kill
     atomic_write_bytes(log_file, "".join(kept).encode())
-
-
-# --- trained models for evaluate / sample / the demo
-
-
-def load_trained(run_dir_or_checkpoint, device="cpu") -> VideoModel:
-    """The model of a run folder (its checkpoint.pt) or of a checkpoint file, in eval mode."""
-    path = checkpoint_path(run_dir_or_checkpoint)
-    return model_from_checkpoint(load_checkpoint(path, map_location=device), path).to(device).eval()
-
-
-def model_from_checkpoint(state: dict, path) -> VideoModel:
-    """Rebuild the model a loaded checkpoint describes and put its weights in."""
-    try:
-        model = model_from_config(state["config"]["model"])
-        model.load_state_dict(state["model"])
-    except (KeyError, RuntimeError) as e:
-        raise VidbenchError(f"{path}: weights do not fit the model its config describes ({str(e).splitlines()[0]})") from e
-    return model.eval()

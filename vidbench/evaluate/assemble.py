@@ -1,0 +1,94 @@
+"""The results file's contents, assembled from the reduced accumulators (the schema's writer; results.py
+is its reader), and the few lines `vidbench evaluate` prints."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidbench import __version__
+from vidbench.evaluate.accumulate import bootstrap_ci
+from vidbench.evaluate.metric_set import metric_outputs
+
+RESULTS_FORMAT = 1
+BOOTSTRAP_RESAMPLES = 1000
+CI_LEVEL = 0.95
+
+
+def assemble_results(acc, protocol, identity, split, names, metric_set, seed, batch_size, device, world) -> dict:
+    per_timestep, summary, ci, videos = {}, {}, {}, {}
+    for m in acc.frame_metrics:
+        per_video = np.array([acc.per_video[m][i] for i in sorted(acc.per_video[m])])
+        videos[m] = _floats(per_video)
+        per_timestep[m] = {"mean": _floats(acc.stats[m].mean()), "std": _floats(acc.stats[m].std())}
+        summary[m] = float(per_video.mean())  # = mean over frames and videos (every video has `horizon` frames)
+        ci[m] = list(bootstrap_ci(per_video, seed, BOOTSTRAP_RESAMPLES, CI_LEVEL))
+    fvd = {}
+    if acc.fvd is not None:
+        from vidbench.metrics.fvd import fvd_from_stats
+
+        fvd = {str(p): float(fvd_from_stats(real, fake)) for p, (real, fake) in zip(acc.prefixes, acc.fvd)}
+        summary["fvd"] = fvd[str(acc.prefixes[-1])]
+    return {
+        "format": RESULTS_FORMAT,
+        "protocol": protocol.to_dict(),
+        "model": identity,
+        "dataset": {"name": split.dataset, "split": "test", "test_data_sha256": split.info["data_sha256"]},
+        "metrics": names,
+        "higher_is_better": metric_set.higher_is_better,  # per output: the readout's two go opposite ways
+        "summary": summary,
+        "ci": ci,
+        "ci_method": {"kind": "percentile bootstrap over videos of the summary mean", "resamples": BOOTSTRAP_RESAMPLES,
+                      "level": CI_LEVEL, "seed": seed},
+        "per_timestep": per_timestep,
+        "per_video": videos,  # mean over time per test video (file order): for CIs and paired comparisons
+        "fvd": fvd,
+        "fvd_prefixes": list(acc.prefixes) if acc.fvd is not None else [],
+        "unavailable": metric_set.unavailable,
+        "metric_weights": metric_set.weights,
+        "num_videos": protocol.num_videos,
+        "num_samples": protocol.num_samples,
+        "seed": seed,
+        "batch_size": batch_size,
+        "conventions": {"frames": "scored as uint8 (the cached predictions), /255 to [0,1]",
+                        "std": "population std over videos (ddof 0)",
+                        "fvd_samples": "every sample" if protocol.reduce == "mean" else "the best sample per video"},
+        "environment": {"vidbench_version": __version__, "torch_version": torch.__version__,
+                        "git_commit": _git_commit()},
+        # Compute seconds summed over the cached batches: a rerun that recomputes nothing reports the same.
+        "run": {"device": device.type, "world_size": world, "wall_time_s": round(acc.seconds, 3)},
+    }
+
+
+def _floats(values) -> list[float]:
+    return [float(v) for v in values]
+
+
+def summary_lines(results: dict) -> list[str]:
+    """A few lines for the terminal: each summary scalar with its CI, then the FVD prefixes."""
+    p = results["protocol"]
+    lines = [f"{results['model']['name']} on {p['name']}: {results['num_videos']} videos x {results['num_samples']} "
+             f"sample(s), context {p['context']}, horizon {p['horizon']}"]
+    scored = [out for name in results["metrics"] for out in metric_outputs(name) if out in results["ci"]]
+    width = max([11] + [len(m) for m in scored])  # readout_position_error is longer than the classic names
+    for m in scored:
+        lo, hi = results["ci"][m]
+        lines.append(f"  {m:{width}} {results['summary'][m]:9.4f}   {CI_LEVEL:.0%} CI [{lo:.4f}, {hi:.4f}]")
+    if results["fvd"]:
+        prefixes = sorted(results["fvd"], key=int)
+        lines.append(f"  {'fvd':{width}} " + "  ".join(f"{k}: {results['fvd'][k]:.1f}" for k in prefixes))
+    for m, why in results["unavailable"].items():
+        lines.append(f"  {m:{width}} unavailable: {why}")
+    return lines
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None

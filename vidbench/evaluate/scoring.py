@@ -1,0 +1,114 @@
+"""One batch of test videos: predictions (cached or made), every metric's per-frame values, I3D features."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from vidbench.data.loader import to_model_input
+from vidbench.errors import VidbenchError
+from vidbench.evaluate.accumulate import reduce_samples
+from vidbench.evaluate.metric_set import metric_outputs
+from vidbench.evaluate.sources import PredictionsFile, batch_seed
+
+METRIC_CALL_FRAMES = 256  # frames per metric call: bounds float temporaries whatever the horizon
+
+
+def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixes, seed, hib) -> dict:
+    """The batch's cached record, completed with whatever it lacks (nothing, on a rerun)."""
+    record = folder.load(b)
+    missing = [m for m in metric_set.frame if f"metric_{m}" not in record]
+    missing_metadata = [name for name in metric_set.metadata
+                        if any(f"metric_{out}" not in record for out in metric_outputs(name))]
+    need_fvd = metric_set.i3d is not None and "fvd_real" not in record
+    if not missing and not missing_metadata and not need_fvd:
+        return record
+    start = time.perf_counter()
+    predictions = folder.load_predictions(b)
+    if predictions is None:
+        context = np.stack([split.sequence(i)[: protocol.context] for i in videos])
+        predictions = source.predictions(videos, context, protocol.horizon, protocol.num_samples, batch_seed(seed, b))
+        if not isinstance(source, PredictionsFile):  # a predictions file is its own cache
+            folder.save_predictions(b, predictions)
+    record = dict(record) or {"video_index": np.asarray(videos, dtype=np.int64), "seconds": np.float64(0.0)}
+    fns = {m: metric_set.frame[m] for m in missing}
+    for m, values in _frame_values(videos, predictions, split, protocol.context, fns, metric_set.device).items():
+        record[f"metric_{m}"] = values
+    for name in missing_metadata:
+        values = metric_set.metadata[name](predictions, split, videos, protocol.context)
+        for out in metric_outputs(name):
+            record[f"metric_{out}"] = _metadata_values(name, out, values, predictions.shape[:3])
+    if need_fvd:
+        _, chosen = reduce_samples({m: record[f"metric_{m}"] for m in metric_set.per_frame}, protocol.reduce, hib)
+        record["fvd_real"], record["fvd_fake"] = _fvd_features(metric_set.i3d, videos, predictions, chosen, split,
+                                                               protocol, prefixes)
+        record["fvd_prefixes"] = np.asarray(prefixes, dtype=np.int64)
+    record["seconds"] = np.float64(float(record["seconds"]) + time.perf_counter() - start)
+    folder.save(b, record)
+    return record
+
+
+def _metadata_values(name, out, values: dict, shape) -> np.ndarray:
+    """One output of a metadata metric as float64 [V,S,T], like every cached frame metric."""
+    if out not in values or np.shape(values[out]) != tuple(shape):
+        got = np.shape(values[out]) if out in values else "nothing"
+        raise VidbenchError(f"metric {name}: expected {out} of shape {tuple(shape)}, got {got}")
+    return np.asarray(values[out], dtype=np.float64)
+
+
+def fvd_prefixes(protocol) -> tuple[int, ...]:
+    """The protocol's prefix lengths whose clips I3D can take (REFERENCE.md 2: not under ~10 frames)."""
+    from vidbench.metrics.fvd import MIN_FRAMES
+
+    lead = protocol.context if protocol.fvd_include_context else 0
+    return tuple(p for p in protocol.fvd_prefixes if p <= protocol.horizon and p + lead >= MIN_FRAMES)
+
+
+def _frame_values(videos, predictions, split, context, fns, device) -> dict[str, np.ndarray]:
+    """Per-frame values [V,S,T] (float64) of every frame metric, computed a few frames at a time."""
+    v, s, horizon = predictions.shape[:3]
+    out = {name: np.empty((v, s, horizon)) for name in fns}
+    step = max(1, METRIC_CALL_FRAMES // (v * s))
+    for t0 in range(0, horizon, step):
+        t1 = min(horizon, t0 + step)
+        target = np.stack([split.sequence(i)[context + t0 : context + t1] for i in videos])
+        target = to_model_input(torch.from_numpy(target).to(device))                     # [V,t,C,H,W]
+        pred = to_model_input(torch.from_numpy(np.array(predictions[:, :, t0:t1]))
+                              .to(device).flatten(0, 1))                                  # [V*S,t,C,H,W]
+        pred = pred.unflatten(0, (v, s))
+        target = target.unsqueeze(1).expand_as(pred)
+        for name, fn in fns.items():
+            values = fn(pred.reshape(-1, *pred.shape[-3:]), target.reshape(-1, *pred.shape[-3:]))
+            out[name][:, :, t0:t1] = torch.as_tensor(values).double().reshape(v, s, t1 - t0).cpu().numpy()
+    return out
+
+
+def _fvd_features(i3d, videos, predictions, chosen, split, protocol, prefixes) -> tuple[np.ndarray, np.ndarray]:
+    """I3D features of the real and predicted clip of every prefix: real [V,P,400], fake [V,S',P,400] where
+    S' is every sample (mean-of-N) or the chosen one (best-of-N)."""
+    ctx = protocol.context
+    lead = ctx if protocol.fvd_include_context else 0  # TECO style: both sets start with the real context
+    fake_samples = predictions if chosen is None else predictions[np.arange(len(videos)), chosen][:, None]
+    real_feats, fake_feats = [], []
+    for length in prefixes:
+        real = np.stack([split.sequence(i)[ctx - lead : ctx + length] for i in videos])     # [V,L',H,W,C]
+        real_feats.append(_i3d(i3d, real))
+        fake = fake_samples[:, :, :length]                                                 # [V,S',L,H,W,C]
+        if lead:
+            head = np.broadcast_to(real[:, None, :lead], (*fake.shape[:2], *real[:, :lead].shape[1:]))
+            fake = np.concatenate([head, fake], axis=2)
+        feats = _i3d(i3d, fake.reshape(-1, *fake.shape[2:]))
+        fake_feats.append(feats.reshape(*fake.shape[:2], -1))
+    return np.stack(real_feats, axis=1), np.stack(fake_feats, axis=2)
+
+
+def _i3d(i3d, clips_uint8: np.ndarray) -> np.ndarray:
+    """Features [N,400] of uint8 clips [N,L,H,W,C], made float a few clips at a time (4x the bytes)."""
+    per_call = max(1, METRIC_CALL_FRAMES // clips_uint8.shape[1])
+    feats = []
+    for i in range(0, len(clips_uint8), per_call):
+        clips = to_model_input(torch.from_numpy(np.ascontiguousarray(clips_uint8[i : i + per_call])))
+        feats.append(torch.as_tensor(i3d.features(clips)).double().cpu().numpy())
+    return np.concatenate(feats)

@@ -1,0 +1,91 @@
+"""A training run's resolved config: defaults from the authors' code, --set overrides, run folders, the
+optimiser of each model family, and the guard that refuses to resume a run under another config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from vidbench.errors import VidbenchError
+from vidbench.registry import MODELS
+from vidbench.train.optim import TFAdam
+
+DEFAULT_BATCH_SIZE = 50   # authors' code (the paper says 100)
+DEFAULT_SEQ_LEN = 100     # authors' training sequence length for every dataset
+DEFAULT_LR = 3e-4         # used only when the model config names none
+# The optimiser of each model's original code; a model config's own keys ("optimizer", "adam_eps",
+# "amsgrad", "grad_clip", "lr") win. CW-VAE's code is TensorFlow: Adam in the epsilon-hat form with eps 1e-4,
+# global-norm clip 10000 (REFERENCE.md section 1). SVG and VTA are PyTorch code: torch's Adam (eps 1e-8).
+OPTIMIZERS = {
+    "tf-adam": {"adam_eps": 1e-4, "grad_clip": 10000.0},
+    "adam": {"adam_eps": 1e-8, "grad_clip": None},
+}
+FAMILY_OPTIMIZER = {"svg": "adam", "vta": "adam"}  # everything else follows the authors' TF code
+DEFAULT_EPOCHS = {"mmnist": 300, "mazes": 100, "minerl": 600}  # REFERENCE.md section 1
+
+
+def parse_set_options(items) -> dict:
+    """--set key=value ... -> {key: value}; values parse as JSON (numbers, true/false, lists), else string."""
+    overrides = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise VidbenchError(f"--set {item!r}: expected key=value")
+        try:
+            overrides[key] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key] = text
+    return overrides
+
+
+def default_preset(model_name: str, dataset: str) -> str | None:
+    """A family's preset named after the dataset when it has one (cwvae + mmnist -> preset mmnist)."""
+    presets = getattr(MODELS.get(model_name), "presets", ())
+    return dataset if dataset in presets else None
+
+
+def default_run_dir(model_name: str, preset: str | None, dataset: str) -> Path:
+    return Path("models") / "-".join(p for p in (model_name, preset, dataset) if p)
+
+
+def _identity(config: dict) -> dict:
+    """The parts of a run config that change its result (the dataset's location and the step budget don't)."""
+    return {"model": config["model"], "train": config["train"],
+            "dataset": {k: v for k, v in config["dataset"].items() if k != "root"}}
+
+
+def _differences(old, new, prefix="") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [f"{prefix[:-1]}: {old!r} -> {new!r}"]
+
+
+def check_same_config(stored: dict, config: dict, where: Path) -> None:
+    diffs = _differences(_identity(stored), _identity(config))
+    if diffs:
+        shown = "; ".join(diffs[:3]) + (f" (+{len(diffs) - 3} more)" if len(diffs) > 3 else "")
+        raise VidbenchError(f"{where}: this run was made with another config ({shown}); "
+                            f"rerun with the original options or choose another --run-dir")
+
+
+def optimizer_config(model_config: dict) -> dict:
+    name = model_config.get("optimizer", FAMILY_OPTIMIZER.get(model_config.get("name"), "tf-adam"))
+    if name not in OPTIMIZERS:
+        raise VidbenchError(f"model option optimizer={name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    defaults = OPTIMIZERS[name]
+    clip = model_config.get("grad_clip", defaults["grad_clip"])
+    return {"optimizer": name, "adam_eps": float(model_config.get("adam_eps", defaults["adam_eps"])),
+            "amsgrad": bool(model_config.get("amsgrad", False)), "grad_clip": None if clip is None else float(clip)}
+
+
+def make_optimizer(parameters, train_cfg: dict) -> torch.optim.Optimizer:
+    if train_cfg["optimizer"] == "tf-adam":
+        if train_cfg["amsgrad"]:
+            raise VidbenchError("amsgrad is not available with the TF-style Adam; set optimizer=adam")
+        return TFAdam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"])
+    return torch.optim.Adam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"], amsgrad=train_cfg["amsgrad"])
