@@ -204,12 +204,13 @@ def test_untrained_network_is_refused(tiny_mmnist, tmp_path):
 def test_cli_evaluate_writes_results_and_prints_a_summary(tiny_mmnist, tmp_path):
     out = tmp_path / "cli.json"
     args = ["evaluate", "--model", "copy-last", "--dataset", str(tiny_mmnist), "--protocol", "mmnist-short@1",
-            "--horizon", "12", "--num-videos", "2", "--metrics", "ssim,psnr", "--out", str(out)]
+            "--horizon", "48", "--num-videos", "2", "--metrics", "ssim,psnr", "--out", str(out)]  # up to frame 48
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     saved = json.loads(out.read_text())
     assert saved["protocol"]["name"] == "mmnist-short@1[horizon=12,num_videos=2]"
-    assert saved["protocol"]["horizon"] == 12 and len(saved["per_timestep"]["ssim"]["mean"]) == 12
+    assert saved["protocol"]["horizon"] == 12 and len(saved["per_timestep"]["ssim"]["mean"]) == 12  # 48 - 36 context
+    assert saved["frames"] == {"context": 36, "predicted": 12, "last_frame": 48}
     ssim_line = next(line for line in result.output.splitlines() if line.strip().startswith("ssim"))
     assert f"{saved['summary']['ssim']:.4f}" in ssim_line and "95% CI" in ssim_line
 

@@ -222,38 +222,53 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
 @main.command("evaluate")
 @click.option("--model", default=None, help="registered model name (a label with --predictions)")
 @click.option("--preset", default=None, help="model preset (untrained parameter-free models only)")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="checkpoint file or training run folder")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="checkpoint file or training run folder (default: the model's one run under models/)")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="score a .npy/.npz of uint8 [N,T,H,W,C] predicted frames instead of running a model")
-@click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
+@click.option("--dataset", default=None,
+              help="prepared dataset: name (datasets/<name>) or folder (default: the one the run was trained on)")
 @click.option("--protocol", default=None, help="evaluation protocol (default <dataset>@1; see `vidbench ls protocols`)")
-@click.option("--horizon", type=int, default=None, help="override the protocol's horizon (renames the protocol)")
+@click.option("--horizon", type=int, default=None,
+              help="predict up to frame N of each test video, counted from the first frame as the paper does "
+                   "(minerl: --horizon 500 = 36 context + 464 predicted = minerl@1); another N renames the protocol")
 @click.option("--num-videos", type=int, default=None, help="override the number of test videos (renames the protocol)")
 @click.option("--num-samples", type=int, default=None, help="override samples per video (renames the protocol)")
 @click.option("--metrics", default=None, help="comma-separated subset, e.g. ssim,psnr (default: the protocol's)")
 @click.option("--skip-unavailable", is_flag=True, help="record metrics without local weights as unavailable")
 @click.option("--weights-dir", type=click.Path(path_type=Path), default=None, help="folder with LPIPS/I3D weight files")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="videos per batch (part of the seeding)")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="results file (default: results.json in the cache folder)")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="results file (default: leaderboard/results/<run>-<protocol>.json, where `vidbench leaderboard` reads)")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
               help="cache folder (default: <checkpoint run>/eval-<protocol>/, runs/evals/<model>-<protocol>/, or beside --out)")
+@click.option("--replace", is_flag=True,
+              help="overwrite an earlier result of the same model and protocol from another checkpoint (retrained)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
 def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, horizon, num_videos, num_samples,
-                     metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, seed, device):
-    """Open-loop predictions -> SSIM/PSNR/LPIPS/FVD -> a results file. Resumable; shards under torchrun."""
+                     metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, replace, seed, device):
+    """Open-loop predictions -> SSIM/PSNR/LPIPS/FVD -> a results file. Resumable; shards under torchrun.
+
+    \b
+    vidbench evaluate --model cwvae --horizon 500     # the trained cwvae run under models/, e.g. minerl@1
+    """
     import os
 
     from vidbench.evaluate import evaluate, summary_lines
+    from vidbench.evaluate.target import resolve_target
 
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 prints
+    checkpoint, data = resolve_target(model, checkpoint, predictions, dataset_dir(dataset) if dataset else None)
     results = evaluate(
-        dataset_dir(dataset), model=model, preset=preset, checkpoint=checkpoint, predictions=predictions,
-        protocol=protocol, horizon=horizon, num_videos=num_videos, num_samples=num_samples,
+        data, model=model, preset=preset, checkpoint=checkpoint, predictions=predictions,
+        protocol=protocol, last_frame=horizon, num_videos=num_videos, num_samples=num_samples,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
         skip_unavailable=skip_unavailable, weights_dir=weights_dir, batch_size=batch_size, out=out,
-        run_dir=run_dir, seed=seed, device=device, progress=progress,
+        results_dir=Path("leaderboard") / "results", run_dir=run_dir, replace=replace, seed=seed, device=device,
+        progress=progress, echo=lambda line: click.echo(line, err=True) if main_rank else None,
     )
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 prints
+    if main_rank:
         for line in summary_lines(results):
             click.echo(line)
 
@@ -281,11 +296,11 @@ def leaderboard(results_dir, protocols, fmt, out, with_paper, rank_paper, conven
     """Table 1 (ranks, bold within 5%), the paper's figures and an offline HTML page from results files."""
     from vidbench.report import publish as board
 
-    table, written = board.write_leaderboard(results_dir, out, protocols=protocols or None, with_paper=with_paper,
-                                             rank_paper=rank_paper, convention=convention,
-                                             analysis_dir=analysis_dir, samples_dir=samples_dir)
-    click.echo((out / "index.html").read_text() if fmt == "html" else board.FORMATS[fmt][1](table), nl=False)
-    for warning in table.warnings:
+    tables, written = board.write_leaderboard(results_dir, out, protocols=protocols or None, with_paper=with_paper,
+                                              rank_paper=rank_paper, convention=convention,
+                                              analysis_dir=analysis_dir, samples_dir=samples_dir)
+    click.echo((out / "index.html").read_text() if fmt == "html" else board.render_text(fmt, tables), nl=False)
+    for warning in tables[0].warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"wrote {len(written)} files to {out}/ (open {out / 'index.html'})", err=True)
 

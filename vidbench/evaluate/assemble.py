@@ -35,6 +35,9 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
     return {
         "format": RESULTS_FORMAT,
         "protocol": protocol.to_dict(),
+        # Both ways of counting the horizon: predict()'s frames after the context, and the paper's "500 frames"
+        # (MineRL), counted from the first frame, which `vidbench evaluate --horizon` takes.
+        "frames": {"context": protocol.context, "predicted": protocol.horizon, "last_frame": protocol.length},
         "model": identity,
         "dataset": {"name": split.dataset, "split": "test", "test_data_sha256": split.info["data_sha256"]},
         "metrics": names,
@@ -71,7 +74,8 @@ def summary_lines(results: dict) -> list[str]:
     """A few lines for the terminal: each summary scalar with its CI, then the FVD prefixes."""
     p = results["protocol"]
     lines = [f"{results['model']['name']} on {p['name']}: {results['num_videos']} videos x {results['num_samples']} "
-             f"sample(s), context {p['context']}, horizon {p['horizon']}"]
+             f"sample(s), context {p['context']}, {p['horizon']} predicted (frames {p['context'] + 1}-"
+             f"{p['context'] + p['horizon']})"]
     scored = [out for name in results["metrics"] for out in metric_outputs(name) if out in results["ci"]]
     width = max([11] + [len(m) for m in scored])  # readout_position_error is longer than the classic names
     for m in scored:

@@ -43,17 +43,22 @@ from vidbench.fileio import atomic_write_json
 
 
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
-             horizon=None, num_videos=None, num_samples=None, metrics=None, skip_unavailable=False,
-             weights_dir=None, batch_size=8, out=None, run_dir=None, seed=0, device=None, progress=None) -> dict:
+             horizon=None, last_frame=None, num_videos=None, num_samples=None, metrics=None, skip_unavailable=False,
+             weights_dir=None, batch_size=8, out=None, results_dir=None, run_dir=None, replace=False, seed=0,
+             device=None, progress=None, echo=None) -> dict:
     """Evaluate a model (name + optional checkpoint, or a VideoModel) or a predictions file on a protocol.
 
-    dataset: a prepared dataset folder. Returns the results dict, also written atomically to `out` (rank 0).
+    dataset: a prepared dataset folder. Returns the results dict, also written atomically (rank 0) to
+    `out`, or to results_dir/<run or model>-<protocol>.json (where `vidbench leaderboard` reads).
+    horizon: frames predicted; last_frame: the paper's count from the first frame (see resolve_protocol).
+    replace: overwrite an earlier result (and cache) of the same model and protocol from another
+    checkpoint of it; results of another model or protocol are never overwritten.
     """
     rank, world, started_dist = init_distributed(device)
     try:
         device = pick_device(device, world)
         split = PreparedSplit(dataset, "test")
-        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples)
+        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, last_frame)
         TestSequences(split, protocol.num_videos, protocol.length)  # every scored video long enough
         names = resolve_metrics(protocol, metrics)
         if batch_size < 1:
@@ -66,9 +71,9 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             "test_data_sha256": split.info["data_sha256"], "seed": seed, "batch_size": batch_size,
             "device_type": device.type, "metric_weights": metric_set.weights,
         })
-        out, run_dir = _paths(out, run_dir, source.identity, protocol, checkpoint)
+        out, run_dir = _paths(out, run_dir, source.identity, protocol, checkpoint, results_dir)
         folder = RunFolder(run_dir, fingerprint)
-        on_rank0_then_share(lambda: (_check_out(out, protocol, source.identity), folder.claim()))
+        on_rank0_then_share(lambda: (_check_out(out, protocol, source.identity, replace), folder.claim(replace)))
 
         frame_metrics = metric_set.per_frame
         prefixes = fvd_prefixes(protocol) if metric_set.i3d is not None else ()
@@ -92,31 +97,37 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
                                   device, world))
         if rank == 0:
             atomic_write_json(out, results)
+            if echo is not None:
+                echo(f"wrote {out}")
         return results
     finally:
         if started_dist:
             close_distributed()
 
 
-def _paths(out, run_dir, identity, protocol, checkpoint) -> tuple[Path, Path]:
-    """Default cache folder: eval-<protocol>/ inside a training run folder, else runs/evals/<model>-<protocol>/
-    (both git-ignored), with results.json inside; --out x.json alone caches in x.run/ beside it."""
-    if out is None and run_dir is None:
-        slug = re.sub(r"[^A-Za-z0-9._@-]+", "-", protocol.name).strip("-")
-        if checkpoint is not None and Path(checkpoint).is_dir():
-            run_dir = Path(checkpoint) / f"eval-{slug}"
-        else:
-            preset = (identity.get("config") or {}).get("preset")
-            label = re.sub(r"[^A-Za-z0-9._@-]+", "-", identity["name"] + (f"-{preset}" if preset else ""))
-            run_dir = Path("runs") / "evals" / f"{label}-{slug}"
+def _paths(out, run_dir, identity, protocol, checkpoint, results_dir=None) -> tuple[Path, Path]:
+    """Where the results file and the cache folder go.
+
+    Cache folder: eval-<protocol>/ inside a training run folder, else runs/evals/<label>-<protocol>/ (both
+    git-ignored); with --out x.json alone, x.run/ beside it. Results file: --out; else, with results_dir,
+    results_dir/<label>-<protocol>.json (label: the run folder's name, else model[-preset]); else
+    results.json in the cache folder."""
+    slug = re.sub(r"[^A-Za-z0-9._@-]+", "-", protocol.name).strip("-")
+    preset = (identity.get("config") or {}).get("preset")
+    label = identity.get("run") or identity["name"] + (f"-{preset}" if preset else "")
+    label = re.sub(r"[^A-Za-z0-9._@-]+", "-", label)
+    if run_dir is None and (out is None or results_dir is not None):
+        in_run = checkpoint is not None and Path(checkpoint).is_dir()
+        run_dir = Path(checkpoint) / f"eval-{slug}" if in_run else Path("runs") / "evals" / f"{label}-{slug}"
     if out is None:
-        out = Path(run_dir) / "results.json"
+        out = Path(results_dir) / f"{label}-{slug}.json" if results_dir is not None else Path(run_dir) / "results.json"
     out = Path(out)
     return out, Path(run_dir) if run_dir is not None else out.with_suffix(".run")
 
 
-def _check_out(out: Path, protocol, identity) -> None:
-    """Never overwrite the results of another protocol or model."""
+def _check_out(out: Path, protocol, identity, replace: bool = False) -> None:
+    """Never overwrite the results of another protocol or model (with replace: of another checkpoint of
+    the same model, on the same protocol, is allowed)."""
     if not out.exists():
         return
     try:
@@ -127,9 +138,9 @@ def _check_out(out: Path, protocol, identity) -> None:
     if old_protocol != _plain(protocol.to_dict()):
         raise VidbenchError(f"{out}: holds results of protocol {old_protocol.get('name')}, this command uses "
                             f"{protocol.name}; choose another --out")
-    if old_model != _plain(identity):
+    if old_model != _plain(identity) and not (replace and old_model.get("name") == identity.get("name")):
         raise VidbenchError(f"{out}: holds results of model {old_model.get('name')} (another model or checkpoint); "
-                            f"choose another --out")
+                            f"choose another --out, or --replace to overwrite a result of the same model from another checkpoint")
 
 
 def _plain(obj):

@@ -72,12 +72,23 @@ def default_protocol(dataset: str) -> Protocol:
     return get_protocol(f"{dataset}@1")
 
 
-def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None, num_samples=None):
+def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None, num_samples=None, last_frame=None):
     """The named protocol (default `<dataset>@1`); overrides make a new name that says what changed,
-    so a modified protocol is never compared with the published one."""
+    so a modified protocol is never compared with the published one.
+
+    horizon: frames predicted after the context (predict()'s horizon). last_frame: the paper's way of
+    counting, frames from the first one ("500 frames" on MineRL = 36 context + 464 predicted), so
+    last_frame=500 on minerl is minerl@1 itself."""
     p = protocol if isinstance(protocol, Protocol) else (get_protocol(protocol) if protocol else default_protocol(dataset))
     if p.dataset != dataset:
         raise VidbenchError(f"protocol {p.name} is for dataset {p.dataset!r}; the test videos given are {dataset!r}")
+    if last_frame is not None:
+        if horizon is not None:
+            raise VidbenchError("give the number of predicted frames or the last frame, not both")
+        if last_frame <= p.context:
+            raise VidbenchError(f"--horizon {last_frame}: counts frames from the first, so it must exceed the "
+                                f"{p.context} context frames of {p.name}")
+        horizon = last_frame - p.context
     changes = {k: v for k, v in (("horizon", horizon), ("num_videos", num_videos), ("num_samples", num_samples))
                if v is not None and v != getattr(p, k)}
     for key, value in changes.items():

@@ -24,6 +24,7 @@ def _zero_loss(like: torch.Tensor) -> dict[str, torch.Tensor]:
 
 class CopyLast(VideoModel):
     gradient_free = True
+    needs_training = False
 
     def loss(self, video):
         return _zero_loss(video)

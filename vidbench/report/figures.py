@@ -65,29 +65,33 @@ def _colors(labels) -> dict[str, tuple]:
     return {label: cmap(i % 10) for i, label in enumerate(sorted(labels))}
 
 
-def rank_bars(table, path: Path) -> Path | None:
-    """Mean rank per row; measured and paper rows in separate panels unless they were ranked together."""
+def rank_bars(tables, path: Path) -> Path | None:
+    """Mean rank per row, one panel per table (measured; the paper's), each titled with the protocols its
+    ranks rest on; every bar says how many cells its mean rank averages."""
     from vidbench.report.table import PAPER
 
-    rows = [r for r in table.rows if r.mean_rank is not None]
-    if not rows:
+    panels = [(t, [r for r in t.rows if r.mean_rank is not None]) for t in tables]
+    panels = [(t, rows) for t, rows in panels if rows]
+    if not panels:
         return None
-    pools = [rows] if table.rank_paper else [p for p in ([r for r in rows if r.source != PAPER],
-                                                        [r for r in rows if r.source == PAPER]) if p]
+    pools = [rows for _, rows in panels]
     plt = _plt()
     fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 0.45 * max(len(p) for p in pools) + 1.6),
                              squeeze=False)
-    for ax, pool in zip(axes[0], pools):
+    for ax, (table, pool) in zip(axes[0], panels):
         pool = sorted(pool, key=lambda r: (r.mean_rank, r.display_label))
         colors = ["0.6" if r.source == PAPER else "tab:blue" for r in pool]
         ax.barh(range(len(pool)), [r.mean_rank for r in pool], color=colors)
         ax.set_yticks(range(len(pool)), [f"{r.display_label} ({r.num_ranked})" for r in pool])
         ax.invert_yaxis()
-        ax.set_xlabel("mean rank (lower is better; cells ranked in brackets)")
+        ax.set_xlabel("mean rank (lower is better; cells it rests on in brackets)")
         ax.set_xlim(0, max(r.mean_rank for r in pool) + 0.5)
         sources = {r.source for r in pool}
-        ax.set_title("paper's Table 1 (reported)" if sources == {PAPER} else
-                     "measured + paper" if len(sources) > 1 else "measured (vidbench)")
+        ranked = [p for p in table.protocols() if any(c.protocol == p for r in pool for c in r.ranks)]
+        where = "; ".join(ranked) if len(ranked) <= 2 else f"{len(ranked)} protocols"
+        ax.set_title(("paper's Table 1 (reported)" if sources == {PAPER} else
+                      "measured + paper" if len(sources) > 1 else "measured (vidbench)") + f"\non {where}",
+                     fontsize=9)
         for i, r in enumerate(pool):
             ax.text(r.mean_rank + 0.05, i, f"{r.mean_rank:.2f}", va="center", fontsize=8)
     fig.tight_layout()
@@ -202,7 +206,9 @@ def kl_levels(records: list[dict], path: Path) -> Figure | None:
     panels.append(("paper Table 2 (reported, Moving MNIST)",
                    [(f"{n}-level" + (f", k={v['k']}" if v["k"] else ""), list(v["kl"]))
                     for n, v in sorted(paper.TABLE2.items(), reverse=True)]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    # One shared log axis: a measured model's KL reads directly against the paper's.
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False, sharey=True)
+    top = max(max(kl) for _, groups in panels for _, kl in groups) * 100  # headroom for the legend
     level_colors = plt.get_cmap("Blues")
     for ax, (title, groups) in zip(axes[0], panels):
         width = 0.8 / max(len(kl) for _, kl in groups)
@@ -214,7 +220,7 @@ def kl_levels(records: list[dict], path: Path) -> Figure | None:
         ax.set_xticks(range(len(groups)), [name for name, _ in groups], rotation=15, fontsize=7, ha="right")
         ax.set_xlim(-0.6, max(len(groups), 3) - 0.4)  # one measured model still gets bars of the paper's width
         ax.set_yscale("log")
-        ax.set_ylim(top=max(max(kl) for _, kl in groups) * 100)  # headroom for the legend
+        ax.set_ylim(1e-4, top)
         ax.set_ylabel("KL summed over a sequence (nats)")
         ax.set_title(title, fontsize=9)
         handles, labels = ax.get_legend_handles_labels()
@@ -226,11 +232,11 @@ def kl_levels(records: list[dict], path: Path) -> Figure | None:
                   "averaged over test sequences; an upper bound on the information each level takes in.")
 
 
-def all_figures(table, results: list[Result], kl_records: list[dict], out: Path) -> list[Figure]:
+def all_figures(tables, results: list[Result], kl_records: list[dict], out: Path) -> list[Figure]:
     """Every figure the inputs allow, in the page's order."""
     out = Path(out)
     figures = []
-    ranks = rank_bars(table, out / "ranks.png")
+    ranks = rank_bars(tables, out / "ranks.png")
     if ranks:
         figures.append(Figure(ranks, "Mean rank (Figure 5)",
                               "Mean rank over the SSIM, PSNR, LPIPS and FVD cells of each row (count in brackets)."))

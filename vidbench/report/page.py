@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
-from vidbench.report.table import PAPER, Table, missing_notes, rules_text, to_html_table
+from vidbench.report.table import PAPER, Table, missing_notes, rules_text, table_title, to_html_table
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 STYLE = """
@@ -79,24 +79,26 @@ def _protocols(results: list[Result]) -> str:
     return "<ul class=notes>" + "".join(items) + "</ul>"
 
 
-def render(table: Table, results: list[Result], figures, samples: list[Path], page_dir: Path,
+def render(tables: list[Table], results: list[Result], figures, samples: list[Path], page_dir: Path,
            analysis_images: list[Path] = ()) -> str:
-    """The whole page as a string. `figures`: vidbench.report.figures.Figure list; `samples`: GIF/PNG/mp4 files."""
+    """The whole page as a string: the measured table first, then the paper's Table 1 as its own table.
+    `figures`: vidbench.report.figures.Figure list; `samples`: GIF/PNG/mp4 files."""
     page_dir = Path(page_dir)
-    measured = [r for r in table.rows if r.source != PAPER]
-    notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
+    measured = [r for t in tables for r in t.rows if r.source != PAPER]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         "<title>vidbench leaderboard</title>", f"<style>{STYLE}</style></head><body>",
         "<h1>vidbench leaderboard: long-horizon video prediction</h1>",
         '<div class="banner"><b>Measured rows</b> are computed by vidbench from the results files listed below '
         "(whatever models were trained and evaluated here; a short demo protocol or tiny models are not comparable "
-        "to the paper). <b>Rows marked (paper)</b> are the numbers printed in "
+        "to the paper). <b>The paper's Table 1</b> holds the numbers printed in "
         f"{escape(paper.SOURCE)}, shown for reference and never measured here.</div>",
-        "<h2>Table 1</h2>",
-        to_html_table(table),
-        "<ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>",
     ]
+    for table in tables:
+        notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
+        table_id = "paper-table1" if {r.source for r in table.rows} == {PAPER} else "leaderboard"
+        parts += [f"<h2>{escape(table_title(table))}</h2>", to_html_table(table, table_id),
+                  "<ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"]
     if not measured:
         parts.append("<p><i>No measured results yet: run `vidbench evaluate` and put its results.json files in "
                      "the results folder.</i></p>")

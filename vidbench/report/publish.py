@@ -14,7 +14,7 @@ from vidbench.evaluate.results import load_results
 from vidbench.fileio import atomic_write_bytes
 from vidbench.report import figures as figs
 from vidbench.report import page
-from vidbench.report.table import FORMATS, Table, build_table
+from vidbench.report.table import FORMATS, Table, build_table, table_title
 
 SAMPLE_SUFFIXES = (".gif", ".png", ".mp4")
 
@@ -41,22 +41,45 @@ def media_files(folder, prefix: str = "") -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in SAMPLE_SUFFIXES and p.name.startswith(prefix))
 
 
+def build_tables(results, *, with_paper: bool = True, rank_paper: bool = False,
+                 convention: str = "standard") -> list[Table]:
+    """The measured rows in a table of their own protocols, then the paper's Table 1 as a separate table
+    (unless --rank-paper asks for both in one table, ranked together)."""
+    if rank_paper:
+        return [build_table(results, with_paper=True, rank_paper=True, convention=convention)]
+    tables = [build_table(results, with_paper=False, convention=convention)]
+    if with_paper:
+        tables.append(build_table([], with_paper=True, convention=convention))
+    return tables
+
+
+def render_text(fmt: str, tables: list[Table]) -> str:
+    """md and tex: every table, each under a line that says what it holds. csv: the measured table alone, as
+    plain data for other tools (the paper's numbers are data in vidbench/report/paper.py)."""
+    render = FORMATS[fmt][1]
+    if fmt == "csv":
+        return render(tables[0])
+    comment = {"md": "## {}\n\n", "tex": "% {}\n"}[fmt]
+    return "\n".join(comment.format(table_title(t)) + render(t) for t in tables)
+
+
 def write_leaderboard(results_dir, out, *, protocols=None, with_paper: bool = True, rank_paper: bool = False,
-                      convention: str = "standard", analysis_dir=None, samples_dir=None) -> tuple[Table, list[Path]]:
-    """Results folder -> OUT/table.{md,tex,csv}, OUT/figures/*.png and OUT/index.html. Returns the table
-    and the files written (every file is written atomically)."""
+                      convention: str = "standard", analysis_dir=None,
+                      samples_dir=None) -> tuple[list[Table], list[Path]]:
+    """Results folder -> OUT/table.{md,tex,csv}, OUT/figures/*.png and OUT/index.html. Returns the tables
+    (measured first) and the files written (every file is written atomically)."""
     out = Path(out)
     results = load_results(results_dir, protocols)
-    table = build_table(results, with_paper=with_paper, rank_paper=rank_paper, convention=convention)
+    tables = build_tables(results, with_paper=with_paper, rank_paper=rank_paper, convention=convention)
     written = []
-    for name, render in FORMATS.values():
-        atomic_write_bytes(out / name, render(table).encode())
+    for fmt, (name, _) in FORMATS.items():
+        atomic_write_bytes(out / name, render_text(fmt, tables).encode())
         written.append(out / name)
     analysis_dir = Path(analysis_dir) if analysis_dir else out / "analysis"
-    figures = figs.all_figures(table, results, load_kl_records(analysis_dir), out / "figures")
+    figures = figs.all_figures(tables, results, load_kl_records(analysis_dir), out / "figures")
     written += [f.path for f in figures]
     samples = media_files(samples_dir if samples_dir else out / "samples")
-    html = page.render(table, results, figures, samples, out, media_files(analysis_dir, "levels-"))
+    html = page.render(tables, results, figures, samples, out, media_files(analysis_dir, "levels-"))
     atomic_write_bytes(out / "index.html", html.encode())
     written.append(out / "index.html")
-    return table, written
+    return tables, written

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
 from vidbench.evaluate.results import Result
@@ -129,7 +130,7 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
     seen: dict[tuple[str, str], Result] = {}
     for r in results:
         if (r.model, r.protocol) in seen:
-            warnings.append(f"{r.path}: replaces {seen[r.model, r.protocol].path} for {r.model} on {r.protocol}")
+            warnings.append(f"{r.path.name}: replaces {seen[r.model, r.protocol].path.name} for {r.model} on {r.protocol}")
         seen[r.model, r.protocol] = r
     for (model, _), r in seen.items():
         rows.setdefault(model, Row(model, MEASURED, family=r.family)).results.append(r)
@@ -152,7 +153,7 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
                 if v is not None:
                     row.values[c] = v
                 elif c.key in r.unavailable:
-                    row.notes[c] = r.unavailable[c.key]
+                    row.notes[c] = short_reason(r.unavailable[c.key])
                 else:
                     row.notes[c] = f"{c.key} not computed"
     paper_rows = []
@@ -223,6 +224,23 @@ def rules_text(table: Table) -> list[str]:
         lines.append(f"Rows marked (paper) are the numbers printed in {paper.SOURCE}, with the authors' eval "
                      f"conventions, not measured by vidbench; {how}.")
     return lines
+
+
+def short_reason(why: str) -> str:
+    """A results file's reason for a missing metric, cut to its first clause with no path of the machine that
+    wrote it (the full text, with where to put the weight file, stays in the results file)."""
+    first = re.split(r" \(|; |\. ", str(why), maxsplit=1)[0]
+    return re.sub(r"(?:[A-Za-z]:)?(?:/[^/\s]+)+/([^/\s]+)", r"\1", first).strip()
+
+
+def table_title(table: Table) -> str:
+    sources = {r.source for r in table.rows}
+    if sources == {PAPER}:
+        return "The paper's Table 1 (reported by the authors, not measured here)"
+    measured = [p for p in table.protocols() if any(c.protocol == p for r in table.rows if r.source != PAPER
+                                                    for c in r.values)]
+    what = "Measured by vidbench" + (f" on {', '.join(measured)}" if measured else ": no results yet")
+    return what + (" and the paper's rows, ranked together" if PAPER in sources else "")
 
 
 def missing_notes(table: Table) -> list[str]:
@@ -297,12 +315,12 @@ def to_csv(table: Table) -> str:
     return buf.getvalue()
 
 
-def to_html_table(table: Table) -> str:
+def to_html_table(table: Table, table_id: str = "leaderboard") -> str:
     """The table as an HTML fragment (the page wraps it); paper rows get their own class and label."""
     from html import escape
 
     groups = [(p, [c for c in table.columns if c.protocol == p]) for p in table.protocols()]
-    out = ['<table class="leaderboard" id="leaderboard">', "<thead><tr><th rowspan=2>model</th><th rowspan=2>source</th>"]
+    out = [f'<table class="leaderboard" id="{escape(table_id, quote=True)}">', "<thead><tr><th rowspan=2>model</th><th rowspan=2>source</th>"]
     out += [f'<th colspan={len(cols)} class="group">{escape(p)}</th>' for p, cols in groups]
     out.append("<th rowspan=2>mean rank</th></tr><tr>")
     out += [f"<th>{escape(c.metric.label)} {_arrow(c.metric)}</th>" for _, cols in groups for c in cols]
