@@ -97,6 +97,8 @@ def load_model(name: str | None, preset: str | None, checkpoint, device: torch.d
                     "parameters": model.num_parameters()}
         if path.is_dir():
             identity["run"] = path.resolve().name
+        elif ckpt_file.name != "checkpoint.pt":  # a named checkpoint file labels its row (cwvae-reference.pt)
+            identity["run"] = ckpt_file.stem
         return ModelSource(model, identity, device)
     if name is None:
         raise VidbenchError("evaluate: give --model NAME, --checkpoint PATH or --predictions FILE")
