@@ -40,6 +40,7 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "metrics": names,
         "higher_is_better": metric_set.higher_is_better,  # per output: the readout's two go opposite ways
         "summary": summary,
+        "chance": metric_set.chance,  # per output, where the metric states one (readout)
         "ci": ci,
         "ci_method": {"kind": "percentile bootstrap over videos of the summary mean", "resamples": BOOTSTRAP_RESAMPLES,
                       "level": CI_LEVEL, "seed": seed},

@@ -21,7 +21,8 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
     record = folder.load(b)
     missing = [m for m in metric_set.frame if f"metric_{m}" not in record]
     missing_metadata = [name for name in metric_set.metadata
-                        if any(f"metric_{out}" not in record for out in metric_outputs(name))]
+                        if any(f"metric_{out}" not in record for out in metric_outputs(name))
+                        or str(record.get(f"definition_{name}", "1")) != _definition(name)]
     need_fvd = metric_set.i3d is not None and "fvd_real" not in record
     if not missing and not missing_metadata and not need_fvd:
         return record
@@ -40,6 +41,7 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
         values = metric_set.metadata[name](predictions, split, videos, protocol.context)
         for out in metric_outputs(name):
             record[f"metric_{out}"] = _metadata_values(name, out, values, predictions.shape[:3])
+        record[f"definition_{name}"] = np.str_(_definition(name))
     if need_fvd:
         _, chosen = reduce_samples({m: record[f"metric_{m}"] for m in metric_set.per_frame}, protocol.reduce, hib)
         record["fvd_real"], record["fvd_fake"] = _fvd_features(metric_set.i3d, videos, predictions, chosen, split,
@@ -48,6 +50,14 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
     record["seconds"] = np.float64(float(record["seconds"]) + time.perf_counter() - start)
     folder.save(b, record)
     return record
+
+
+def _definition(name) -> str:
+    """The registry's `definition` of a metadata metric ("1" if none): values cached under another definition
+    (the readout's first design) are recomputed, never mixed in."""
+    from vidbench.registry import METRICS
+
+    return str(METRICS.info(name).get("definition", "1"))
 
 
 def _metadata_values(name, out, values: dict, shape) -> np.ndarray:
