@@ -173,7 +173,9 @@ def verify(dataset):
 @click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
 @click.option("--preset", default=None, help="model preset (default: the dataset's name when the family has it)")
 @click.option("--steps", type=int, default=None, help="total optimiser steps (a rerun with more continues the run)")
-@click.option("--epochs", type=int, default=None, help="total epochs instead of --steps (default: the paper's)")
+@click.option("--epochs", type=int, default=None,
+              help="total epochs instead of --steps (default: the paper's; an epoch is every non-overlapping "
+                   "--seq-len window of every training video, as in the authors' loader)")
 @click.option("--batch-size", type=int, default=50, show_default=True, help="global batch, split over processes")
 @click.option("--seq-len", type=int, default=100, show_default=True, help="frames per training window")
 @click.option("--lr", type=float, default=None, help="default: the preset's learning rate")
