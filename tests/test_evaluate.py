@@ -150,6 +150,27 @@ def test_best_of_n_and_mean_of_n_samples(tiny_mmnist, tmp_path):
     assert best["summary"]["psnr"] > mean["summary"]["psnr"]
 
 
+def test_best_per_metric_reduction_scores_each_metric_from_its_own_best_sample(tiny_mmnist, tmp_path):
+    """Issue 12 item 4: `--reduce best-per-metric` (the authors' eval) beside best:ssim, renaming the protocol."""
+    gt = ground_truth(tiny_mmnist)
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 1, size=(4, 3, HORIZON, *gt.shape[2:])) * np.array([20, 30, 40])[None, :, None, None, None, None]
+    samples = np.clip(gt[:, None, CONTEXT:] + noise, 0, 255).round().astype(np.uint8)
+    np.save(tmp_path / "s.npy", samples)
+    target = np.broadcast_to(gt[:, None, CONTEXT:], samples.shape)
+    values = {"psnr": direct(psnr, samples, target), "ssim": direct(ssim, samples, target)}
+    results = evaluate(tiny_mmnist, predictions=tmp_path / "s.npy", out=tmp_path / "bpm.json",
+                       protocol=short_protocol(num_samples=3), reduce="best-per-metric")
+    assert results["protocol"]["name"] == "test-short@1[reduce=best-per-metric]"
+    assert results["conventions"]["fvd_samples"] == "every sample"
+    rows = np.arange(4)
+    for m, v in values.items():
+        np.testing.assert_allclose(results["per_video"][m], v[rows, v.mean(2).argmax(1)].mean(1), rtol=1e-12)
+    with pytest.raises(VidbenchError, match="--reduce 'median'"):
+        evaluate(tiny_mmnist, predictions=tmp_path / "s.npy", out=tmp_path / "x.json",
+                 protocol=short_protocol(num_samples=3), reduce="median")
+
+
 BAD_PREDICTIONS = {
     "float frames": (lambda p: p.astype(np.float32) / 255, "must be uint8 in 0-255, got float32"),
     "NaN frame": (lambda p: np.where(np.arange(4)[:, None, None, None, None] == 2, np.nan, p / 255.0), "NaN/inf in video 2"),

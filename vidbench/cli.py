@@ -232,6 +232,9 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
 @click.option("--horizon", type=int, default=None, help="override the protocol's horizon (renames the protocol)")
 @click.option("--num-videos", type=int, default=None, help="override the number of test videos (renames the protocol)")
 @click.option("--num-samples", type=int, default=None, help="override samples per video (renames the protocol)")
+@click.option("--reduce", default=None,
+              help="samples -> one value per video: mean, best:<metric> (every metric from the sample best by it), "
+                   "or best-per-metric (the authors' eval: each metric from its own best sample); renames the protocol")
 @click.option("--metrics", default=None, help="comma-separated subset, e.g. ssim,psnr (default: the protocol's)")
 @click.option("--skip-unavailable", is_flag=True, help="record metrics without local weights as unavailable")
 @click.option("--weights-dir", type=click.Path(path_type=Path), default=None, help="folder with LPIPS/I3D weight files")
@@ -242,7 +245,7 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
 def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, horizon, num_videos, num_samples,
-                     metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, seed, device):
+                     reduce, metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, seed, device):
     """Open-loop predictions -> SSIM/PSNR/LPIPS/FVD -> a results file. Resumable; shards under torchrun."""
     import os
 
@@ -250,7 +253,7 @@ def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, 
 
     results = evaluate(
         dataset_dir(dataset), model=model, preset=preset, checkpoint=checkpoint, predictions=predictions,
-        protocol=protocol, horizon=horizon, num_videos=num_videos, num_samples=num_samples,
+        protocol=protocol, horizon=horizon, num_videos=num_videos, num_samples=num_samples, reduce=reduce,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
         skip_unavailable=skip_unavailable, weights_dir=weights_dir, batch_size=batch_size, out=out,
         run_dir=run_dir, seed=seed, device=device, progress=progress,

@@ -54,8 +54,9 @@ class TrainWindows(torch.utils.data.Dataset):
 
 
 class TestSequences(torch.utils.data.Dataset):
-    """The first `num_videos` sequences in file order (the authors' eval takes the first 100), each cut to
-    its first `length` frames when given."""
+    """The first `num_videos` sequences in file order, each cut to its first `length` frames when given.
+    The authors' eval also takes "the first 100", but in TFDS's order (its builder's hashed example keys),
+    which vidbench cannot reproduce: the same count, not the same videos (vidbench.evaluate.protocols)."""
 
     __test__ = False  # not a pytest test class despite the name
 

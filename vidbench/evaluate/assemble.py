@@ -56,7 +56,8 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "batch_size": batch_size,
         "conventions": {"frames": "scored as uint8 (the cached predictions), /255 to [0,1]",
                         "std": "population std over videos (ddof 0)",
-                        "fvd_samples": "every sample" if protocol.reduce == "mean" else "the best sample per video"},
+                        "fvd_samples": "the best sample per video" if protocol.reduce.startswith("best:")
+                        else "every sample"},
         "environment": {"vidbench_version": __version__, "torch_version": torch.__version__,
                         "git_commit": _git_commit()},
         # Compute seconds summed over the cached batches: a rerun that recomputes nothing reports the same.

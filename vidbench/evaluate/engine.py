@@ -43,7 +43,7 @@ from vidbench.fileio import atomic_write_json
 
 
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
-             horizon=None, num_videos=None, num_samples=None, metrics=None, skip_unavailable=False,
+             horizon=None, num_videos=None, num_samples=None, reduce=None, metrics=None, skip_unavailable=False,
              weights_dir=None, batch_size=8, out=None, run_dir=None, seed=0, device=None, progress=None) -> dict:
     """Evaluate a model (name + optional checkpoint, or a VideoModel) or a predictions file on a protocol.
 
@@ -53,7 +53,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     try:
         device = pick_device(device, world)
         split = PreparedSplit(dataset, "test")
-        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples)
+        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, reduce)
         TestSequences(split, protocol.num_videos, protocol.length)  # every scored video long enough
         names = resolve_metrics(protocol, metrics)
         if batch_size < 1:
