@@ -34,7 +34,7 @@ def test_demo_end_to_end_and_resume(tmp_path, readout_cache):
         assert 0 <= data["summary"]["ssim"] <= 1 and data["summary"]["psnr"] > 0
         assert "readout_accuracy" in data["summary"]
     page = (tmp_path / "lb" / "index.html").read_text()
-    assert "cwvae" in page and "CW-VAE (paper)" in page
+    assert "cwvae" in page and "CW-VAE (paper, cwvae convention)" in page
     assert (tmp_path / "lb" / "samples" / "cwvae-tiny.gif").stat().st_size > 0
     if "lpips" in json.loads(results[0].read_text()).get("unavailable", {}):  # no weights here: said, not faked
         assert "skipped lpips: alexnet-owt-7be5be79.pth not found" in first.stdout

@@ -185,9 +185,15 @@ def test_fvd_bn_eps_follows_the_blob_id_not_the_file_name(tmp_path, monkeypatch)
     assert i3d.BN_EPS_BY_BLOB[weights.KNOWN_WEIGHTS["rgb_imagenet.pt"].blob_sha1] == 1e-3
 
 
-def test_short_clips_are_refused():
-    with pytest.raises(VidbenchError, match="at least 10 frames"):
-        fvd.I3DFeatures.random_for_speed_test().features(torch.rand(1, 9, 3, 16, 16))
+def test_fvd_minimum_clip_length_is_what_the_network_takes():
+    """Issue 12 item 8: MIN_FRAMES is the network's own limit: 9 frames give logits, 8 fail inside I3D."""
+    assert fvd.MIN_FRAMES == 9
+    feats = fvd.I3DFeatures.random_for_speed_test()
+    assert feats.features(torch.rand(1, 9, 3, 16, 16)).shape == (1, 400)
+    with pytest.raises(VidbenchError, match="at least 9 frames"):
+        feats.features(torch.rand(1, 8, 3, 16, 16))
+    with torch.no_grad(), pytest.raises(RuntimeError):  # without the check, the network itself fails on 8
+        feats.model(torch.zeros(1, 3, 8, 224, 224))
 
 
 def test_known_weight_with_wrong_blob_id_is_detected(tmp_path):

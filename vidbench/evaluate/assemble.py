@@ -18,7 +18,8 @@ BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 
 
-def assemble_results(acc, protocol, identity, split, names, metric_set, seed, batch_size, device, world) -> dict:
+def assemble_results(acc, protocol, identity, split, names, metric_set, seed, batch_size, device, world,
+                     fvd_dropped=None) -> dict:
     per_timestep, summary, ci, videos = {}, {}, {}, {}
     for m in acc.frame_metrics:
         per_video = np.array([acc.per_video[m][i] for i in sorted(acc.per_video[m])])
@@ -48,6 +49,7 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "per_video": videos,  # mean over time per test video (file order): for CIs and paired comparisons
         "fvd": fvd,
         "fvd_prefixes": list(acc.prefixes) if acc.fvd is not None else [],
+        "fvd_prefixes_dropped": {str(k): v for k, v in (fvd_dropped or {}).items()},  # length -> why
         "unavailable": metric_set.unavailable,
         "metric_weights": metric_set.weights,
         "num_videos": protocol.num_videos,
@@ -84,6 +86,8 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(f"  {'fvd':{width}} " + "  ".join(f"{k}: {results['fvd'][k]:.1f}" for k in prefixes))
     for m, why in results["unavailable"].items():
         lines.append(f"  {m:{width}} unavailable: {why}")
+    for length, why in (results.get("fvd_prefixes_dropped") or {}).items():
+        lines.append(f"  warning: FVD prefix {length} dropped: {why}")
     return lines
 
 

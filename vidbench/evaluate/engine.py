@@ -71,10 +71,15 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         on_rank0_then_share(lambda: (_check_out(out, protocol, source.identity), folder.claim()))
 
         frame_metrics = metric_set.per_frame
-        prefixes = fvd_prefixes(protocol) if metric_set.i3d is not None else ()
+        prefixes, dropped = fvd_prefixes(protocol) if metric_set.i3d is not None else ((), {})
         if metric_set.i3d is not None and not prefixes:
             metric_set.unavailable["fvd"] = "every FVD clip of this protocol is too short for I3D"
             metric_set.i3d = None
+        if dropped and rank == 0:
+            import warnings
+
+            for length, why in dropped.items():
+                warnings.warn(f"{protocol.name}: FVD prefix {length} dropped: {why}", stacklevel=2)
         acc = Accumulators(protocol, frame_metrics, prefixes, metric_set.i3d is not None, metric_set.higher_is_better)
 
         num_batches = math.ceil(protocol.num_videos / batch_size)
@@ -89,7 +94,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         raise_if_any_rank_failed(error)
         acc.reduce()
         results = _plain(assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
-                                  device, world))
+                                  device, world, dropped))
         if rank == 0:
             atomic_write_json(out, results)
         return results

@@ -15,7 +15,7 @@ from vidbench.registry import PROTOCOLS
 
 def doubling_prefixes(horizon: int, start: int = 16) -> tuple[int, ...]:
     """16, 32, 64 ... and the full horizon: the growing sub-sequences of the paper's FVD curves.
-    Each is at least 10 frames: I3D fails on shorter clips."""
+    Each is at least 16 frames: I3D takes no clip under 9 (vidbench.metrics.fvd.MIN_FRAMES)."""
     lengths, n = [], start
     while n < horizon:
         lengths.append(n)

@@ -68,12 +68,22 @@ def _metadata_values(name, out, values: dict, shape) -> np.ndarray:
     return np.asarray(values[out], dtype=np.float64)
 
 
-def fvd_prefixes(protocol) -> tuple[int, ...]:
-    """The protocol's prefix lengths whose clips I3D can take (REFERENCE.md 2: not under ~10 frames)."""
+def fvd_prefixes(protocol) -> tuple[tuple[int, ...], dict[int, str]]:
+    """The protocol's prefix lengths whose clips I3D can take, and {dropped length: why} for the others (longer
+    than the horizon, or clips under the network's minimum, vidbench.metrics.fvd.MIN_FRAMES): the engine warns
+    and the results file lists them, so no prefix disappears silently."""
     from vidbench.metrics.fvd import MIN_FRAMES
 
     lead = protocol.context if protocol.fvd_include_context else 0
-    return tuple(p for p in protocol.fvd_prefixes if p <= protocol.horizon and p + lead >= MIN_FRAMES)
+    kept, dropped = [], {}
+    for p in protocol.fvd_prefixes:
+        if p > protocol.horizon:
+            dropped[p] = f"longer than the horizon ({protocol.horizon} frames)"
+        elif p + lead < MIN_FRAMES:
+            dropped[p] = f"a {p + lead}-frame clip is under the {MIN_FRAMES} frames I3D takes"
+        else:
+            kept.append(p)
+    return tuple(kept), dropped
 
 
 def _frame_values(videos, predictions, split, context, fns, device) -> dict[str, np.ndarray]:

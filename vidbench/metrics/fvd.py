@@ -38,7 +38,9 @@ from vidbench.metrics import i3d as i3d_net
 from vidbench.metrics import weights as weight_files
 from vidbench.metrics.frame import full_precision_matmul
 
-MIN_FRAMES = 10  # REFERENCE.md: clips under ~10 frames fail in I3D (the network itself needs >= 9)
+# The shortest clip the network takes (InceptionI3d.MIN_FRAMES = 9: ceil(T / 8) >= 2 time steps reach the final
+# 2-frame average pool; tests/test_fvd.py runs 9 and 8 frames). REFERENCE.md's "~10" is the field's rule of thumb.
+MIN_FRAMES = i3d_net.InceptionI3d.MIN_FRAMES
 FEATURE_DIM = 400
 DEFAULT_WEIGHTS = ("i3d_torchscript.pt", "i3d_pretrained_400.pt")
 

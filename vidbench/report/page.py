@@ -91,8 +91,9 @@ def render(table: Table, results: list[Result], figures, samples: list[Path], pa
         "<h1>vidbench leaderboard: long-horizon video prediction</h1>",
         '<div class="banner"><b>Measured rows</b> are computed by vidbench from the results files listed below '
         "(whatever models were trained and evaluated here; a short demo protocol or tiny models are not comparable "
-        "to the paper). <b>Rows marked (paper)</b> are the numbers printed in "
-        f"{escape(paper.SOURCE)}, shown for reference and never measured here.</div>",
+        f"to the paper). <b>Rows marked (paper, {paper.CONVENTION} convention)</b> are the numbers printed in "
+        f"{escape(paper.SOURCE)}, with the authors' SSIM/PSNR conventions, shown for reference and never measured "
+        "here.</div>",
         "<h2>Table 1</h2>",
         to_html_table(table),
         "<ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>",

@@ -86,7 +86,7 @@ class Row:
 
     @property
     def display_label(self) -> str:
-        return f"{self.label} (paper)" if self.source == PAPER else self.label
+        return f"{self.label} (paper, {paper.CONVENTION} convention)" if self.source == PAPER else self.label
 
 
 @dataclass
@@ -223,8 +223,11 @@ def rules_text(table: Table) -> list[str]:
     if any(r.source == PAPER for r in table.rows):
         how = "ranked together with the measured rows (--rank-paper)" if table.rank_paper else \
             "ranked only among themselves"
-        lines.append(f"Rows marked (paper) are the numbers printed in {paper.SOURCE}, with the authors' eval "
-                     f"conventions, not measured by vidbench; {how}.")
+        lines.append(f"Rows marked (paper, {paper.CONVENTION} convention) are the numbers printed in {paper.SOURCE}, "
+                     f"with the authors' eval conventions, not measured by vidbench; {how}.")
+        if table.convention != paper.CONVENTION:
+            lines.append(f"The paper's SSIM/PSNR were computed with the {paper.CONVENTION} convention, not this "
+                         f"table's {table.convention} one: compare them with --convention {paper.CONVENTION}.")
     if table.chance:
         shown = ", ".join(f"{EXTRA_METRICS[k].label} {v:.{EXTRA_METRICS[k].decimals}f}" if k in EXTRA_METRICS
                           else f"{k} {v:g}" for k, v in table.chance.items())
