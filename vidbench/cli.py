@@ -200,6 +200,27 @@ def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, s
 
 
 @main.command()
+@click.option("--model", "model_name", required=True, help="model family (`vidbench ls models`)")
+@click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
+@click.option("--preset", default=None, help="model preset (default: the dataset's name when the family has it)")
+@click.option("--lr", "lrs", default="1e-4,3e-4,1e-3", show_default=True, help="learning rates, in [1e-4, 1e-3]")
+@click.option("--dec-std", "stds", default="0.1,0.3,1", show_default=True, help="decoder stds, in [0.1, 1]")
+@click.option("--steps", type=int, default=None, help="optimiser steps per run (default: the paper's epochs)")
+@click.option("--batch-size", type=int, default=50, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("models/sweep"), show_default=True)
+@click.option("--results", type=click.Path(path_type=Path), default=None, help="evaluate each run into this folder")
+@click.option("--protocol", default=None, help="evaluation protocol with --results (default <dataset>@1)")
+def sweep(model_name, dataset, preset, lrs, stds, steps, batch_size, out, results, protocol):
+    """The paper's baseline tuning: one run per (lr, decoder std), comparable on the leaderboard (see sweep.py)."""
+    from vidbench.train.sweep import sweep as run_sweep
+
+    floats = lambda text: [float(v) for v in text.split(",") if v.strip()]  # noqa: E731
+    run_sweep(model_name, dataset_dir(dataset), lrs=floats(lrs), stds=floats(stds), preset=preset, out_dir=out,
+              results=results, protocol=protocol, train_kwargs={"steps": steps, "batch_size": batch_size},
+              echo=lambda line: click.echo(line, err=True))
+
+
+@main.command()
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help=".mp4 or .gif (default: RUN/sample.mp4)")
 @click.option("--dataset", default=None, help="prepared dataset whose test split to use (default: the run's)")
