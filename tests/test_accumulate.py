@@ -53,9 +53,27 @@ def test_reduce_best_of_samples_by_mean_over_time(higher):
         np.testing.assert_array_equal(reduced["lpips"][v], values["lpips"][v, expected[v]])
 
 
+def test_best_per_metric_picks_each_metrics_own_best_sample():
+    """Issue 12 item 4: the authors' eval keeps the best sample by mean SSIM and, separately, by mean PSNR."""
+    rng = np.random.default_rng(4)
+    values = {"ssim": rng.uniform(size=(6, 4, 5)), "psnr": rng.uniform(10, 30, size=(6, 4, 5)),
+              "lpips": rng.uniform(size=(6, 4, 5))}
+    better = {"ssim": True, "psnr": True, "lpips": False}
+    reduced, chosen = reduce_samples(values, "best-per-metric", better)
+    assert chosen is None  # no single sample per video: FVD takes every sample
+    rows = np.arange(6)
+    picks = {m: (v.mean(2).argmax(1) if better[m] else v.mean(2).argmin(1)) for m, v in values.items()}
+    for m, v in values.items():
+        np.testing.assert_array_equal(reduced[m], v[rows, picks[m]])
+    assert (picks["ssim"] != picks["psnr"]).any()  # the case where it differs from best:ssim
+    by_ssim, _ = reduce_samples(values, "best:ssim", better)
+    assert (reduced["psnr"].mean(1) >= by_ssim["psnr"].mean(1)).all() and not np.array_equal(reduced["psnr"],
+                                                                                             by_ssim["psnr"])
+
+
 def test_reduce_rejects_unknown_rule_and_metric():
     values = {"ssim": np.zeros((1, 2, 3))}
-    with pytest.raises(VidbenchError, match="best:<metric>"):
+    with pytest.raises(VidbenchError, match="best:<metric>' or 'best-per-metric'"):
         reduce_samples(values, "median", {})
     with pytest.raises(VidbenchError, match="'psnr' is not computed"):
         reduce_samples(values, "best:psnr", {})

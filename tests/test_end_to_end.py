@@ -43,7 +43,7 @@ def test_demo_end_to_end_and_resume(tmp_path, readout_cache):
         assert 0 <= data["summary"]["ssim"] <= 1 and data["summary"]["psnr"] > 0
         assert "readout_accuracy" in data["summary"]
     page = (tmp_path / "lb" / "index.html").read_text()
-    assert "cwvae" in page and "CW-VAE (paper)" in page
+    assert "cwvae" in page and "CW-VAE (paper, cwvae convention)" in page
     for label in ("cwvae", "cwvae-reference"):
         assert (tmp_path / "lb" / "samples" / f"{label}.gif").stat().st_size > 0
         assert (tmp_path / "lb" / "analysis" / f"kl-{label}.json").exists()

@@ -3,6 +3,7 @@ short protocol: per-timestep numbers against a direct computation, resume byte-i
 predictions, sample reduction, and the bad inputs that must stop the run without a results file."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from vidbench.cli import main
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
-from vidbench.evaluate import evaluate
+from vidbench.evaluate import evaluate, summary_lines
 from vidbench.evaluate.protocols import Protocol
 from vidbench.metrics.frame import psnr, ssim
 from vidbench.models import create_model
@@ -158,6 +159,27 @@ def test_best_of_n_and_mean_of_n_samples(tiny_mmnist, tmp_path):
     assert best["summary"]["psnr"] > mean["summary"]["psnr"]
 
 
+def test_best_per_metric_reduction_scores_each_metric_from_its_own_best_sample(tiny_mmnist, tmp_path):
+    """Issue 12 item 4: `--reduce best-per-metric` (the authors' eval) beside best:ssim, renaming the protocol."""
+    gt = ground_truth(tiny_mmnist)
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 1, size=(4, 3, HORIZON, *gt.shape[2:])) * np.array([20, 30, 40])[None, :, None, None, None, None]
+    samples = np.clip(gt[:, None, CONTEXT:] + noise, 0, 255).round().astype(np.uint8)
+    np.save(tmp_path / "s.npy", samples)
+    target = np.broadcast_to(gt[:, None, CONTEXT:], samples.shape)
+    values = {"psnr": direct(psnr, samples, target), "ssim": direct(ssim, samples, target)}
+    results = evaluate(tiny_mmnist, predictions=tmp_path / "s.npy", out=tmp_path / "bpm.json",
+                       protocol=short_protocol(num_samples=3), reduce="best-per-metric")
+    assert results["protocol"]["name"] == "test-short@1[reduce=best-per-metric]"
+    assert results["conventions"]["fvd_samples"] == "every sample"
+    rows = np.arange(4)
+    for m, v in values.items():
+        np.testing.assert_allclose(results["per_video"][m], v[rows, v.mean(2).argmax(1)].mean(1), rtol=1e-12)
+    with pytest.raises(VidbenchError, match="--reduce 'median'"):
+        evaluate(tiny_mmnist, predictions=tmp_path / "s.npy", out=tmp_path / "x.json",
+                 protocol=short_protocol(num_samples=3), reduce="median")
+
+
 BAD_PREDICTIONS = {
     "float frames": (lambda p: p.astype(np.float32) / 255, "must be uint8 in 0-255, got float32"),
     "NaN frame": (lambda p: np.where(np.arange(4)[:, None, None, None, None] == 2, np.nan, p / 255.0), "NaN/inf in video 2"),
@@ -244,7 +266,14 @@ def test_fvd_over_prefixes_equals_a_direct_computation(tiny_mmnist, tmp_path, mo
 
     monkeypatch.setattr(fvd, "I3DFeatures", PooledFeatures)
     protocol = short_protocol(metrics=("ssim", "fvd"), fvd_prefixes=(6, 12), fvd_include_context=include_context)
-    results = evaluate(tiny_mmnist, model="copy-last", protocol=protocol, batch_size=3, out=tmp_path / "r.json")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = evaluate(tiny_mmnist, model="copy-last", protocol=protocol, batch_size=3, out=tmp_path / "r.json")
+    dropped = [str(w.message) for w in caught if "FVD prefix" in str(w.message)]
+    assert dropped == ([] if include_context else ["test-short@1: FVD prefix 6 dropped: a 6-frame clip is under "
+                                                   "the 9 frames I3D takes"])
+    assert results["fvd_prefixes_dropped"] == ({} if include_context else
+                                               {"6": "a 6-frame clip is under the 9 frames I3D takes"})
     gt = ground_truth(tiny_mmnist)
     pred = copy_last_predictions(gt)
     lead = CONTEXT if include_context else 0
@@ -261,6 +290,22 @@ def test_fvd_over_prefixes_equals_a_direct_computation(tiny_mmnist, tmp_path, mo
         assert results["fvd"][str(length)] == pytest.approx(fvd.fvd_from_stats(*stats), rel=1e-6)
     assert results["summary"]["fvd"] == results["fvd"]["12"] > 0
     assert results["metric_weights"]["fvd"]["file"] == "pooled-test-double"
+
+
+def test_fvd_prefixes_dropped_are_warned_and_recorded_never_silent(tiny_mmnist, tmp_path, monkeypatch):
+    """Issue 12 item 8: a prefix under the network's minimum (9 frames) or past the horizon is dropped with a
+    warning, listed in the results file and in the printed summary; 9 frames itself is kept."""
+    import vidbench.metrics.fvd as fvd
+
+    monkeypatch.setattr(fvd, "I3DFeatures", PooledFeatures)
+    protocol = short_protocol(metrics=("fvd",), fvd_prefixes=(8, 9, HORIZON + 1))
+    with pytest.warns(UserWarning, match="FVD prefix 8 dropped"):
+        results = evaluate(tiny_mmnist, model="copy-last", protocol=protocol, out=tmp_path / "r.json")
+    assert results["fvd_prefixes"] == [9]
+    assert results["fvd_prefixes_dropped"] == {"8": "a 8-frame clip is under the 9 frames I3D takes",
+                                               str(HORIZON + 1): f"longer than the horizon ({HORIZON} frames)"}
+    assert json.loads((tmp_path / "r.json").read_text())["fvd_prefixes_dropped"] == results["fvd_prefixes_dropped"]
+    assert "  warning: FVD prefix 8 dropped: a 8-frame clip is under the 9 frames I3D takes" in summary_lines(results)
 
 
 def test_network_metric_is_streamed_like_a_frame_metric(tiny_mmnist, tmp_path, monkeypatch):

@@ -106,25 +106,101 @@ class _FakeStyleganI3d(torch.nn.Module):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script is deprecated; the published file is TorchScript
-def test_torchscript_path_uses_styleganv_calling_convention(tmp_path):
+def test_fvd_torchscript_gets_the_tf1_resized_input_without_its_own_resize(tmp_path):
+    """Issue 12 item 1: the TorchScript file is called with rescale=False, resize=False on vidbench's TF1-resized
+    [-1, 1] input, float [B,3,T,224,224], not uint8 at 64x64 resized by the module itself."""
     path = tmp_path / "scripted.pt"
     torch.jit.script(_FakeStyleganI3d()).save(str(path))
     assert i3d.is_torchscript(path)
     feats = fvd.I3DFeatures(weights=path)
-    assert feats.kind == "torchscript"
+    assert feats.kind == "torchscript" and feats.weights["resize"] == "tf1_bilinear"
     video = torch.rand(2, 12, 1, 8, 8)  # grayscale: repeated to 3 channels
     got = feats.features(video)
     assert got.dtype == torch.float64 and got.shape == (2, 400)
-    assert torch.all(got[:, 3] == 1) and torch.all(got[:, 4] == 7) and torch.all(got[:, 5] == 12)
-    want = (video * 255).round().mean(dim=(1, 3, 4)).double()
-    # Means of integers 0-255 over 768 pixels: float32 sums them exactly (< 2^24), so only the division rounds
-    # (<= 1 ulp at 255 = 1.5e-5, whichever of sum/n or sum*(1/n) the kernel uses). Measured: exact.
-    torch.testing.assert_close(got[:, :3], want.expand(-1, 3), atol=1e-4, rtol=0)
+    assert torch.all(got[:, 3] == 0) and torch.all(got[:, 4] == 4) and torch.all(got[:, 5] == 12)
+    want = (fvd.tf1_resize_bilinear(video) * 2 - 1).mean(dim=(1, 3, 4)).double()
+    torch.testing.assert_close(got[:, :3], want.expand(-1, 3), atol=1e-5, rtol=0)
 
 
-def test_short_clips_are_refused():
-    with pytest.raises(VidbenchError, match="at least 10 frames"):
-        fvd.I3DFeatures.random_for_speed_test().features(torch.rand(1, 9, 3, 16, 16))
+class _StyleganStyleI3d(torch.nn.Module):
+    """StyleGAN-V's calling convention around a traced InceptionI3d: rescale maps [0,255] to [-1,1], resize is a
+    trilinear resize to 224 (what the published file does when asked)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False):
+        if rescale:
+            x = x.float() / 127.5 - 1
+        if resize:
+            x = torch.nn.functional.interpolate(x, size=[x.shape[2], 224, 224], mode="trilinear", align_corners=False)
+        return self.net(x)
+
+
+def _calibrate_bn(model):
+    """BatchNorm statistics of one batch of random videos: with plain random statistics the logits hardly depend
+    on the input (two videos differ by ~2e-7), which would make an equality test empty; calibrated, by ~1."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.momentum = 1.0
+    model.train()
+    with torch.no_grad():
+        model((fvd.tf1_resize_bilinear(torch.rand(2, 10, 3, 16, 16)) * 2 - 1).permute(0, 2, 1, 3, 4))
+    return model.eval()
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::torch.jit.TracerWarning")
+def test_fvd_both_weight_files_give_equal_features_on_the_same_weights(tmp_path, monkeypatch):
+    """Issue 12 item 1: the same random I3D as a state dict and as a StyleGAN-V-style TorchScript file gives the
+    same features, so both files see the same input; eps is chosen by blob id, so a renamed copy keeps it."""
+    torch.manual_seed(0)
+    model = _calibrate_bn(i3d.InceptionI3d(bn_eps=1e-5))
+    state_path = tmp_path / "i3d_pretrained_400_renamed.pt"
+    torch.save(model.state_dict(), state_path)
+    monkeypatch.setitem(i3d.BN_EPS_BY_BLOB, git_blob_sha1(state_path), 1e-5)  # stands in for the real file's id
+    with torch.no_grad():
+        traced = torch.jit.trace(model, torch.rand(1, 3, 10, 224, 224) * 2 - 1)
+    script_path = tmp_path / "i3d_torchscript_renamed.pt"
+    torch.jit.script(_StyleganStyleI3d(traced)).save(str(script_path))
+    video = torch.rand(2, 10, 3, 64, 64)
+    from_state = fvd.I3DFeatures(weights=state_path)
+    from_script = fvd.I3DFeatures(weights=script_path)
+    assert from_state.weights["bn_eps"] == 1e-5 and from_script.kind == "torchscript"
+    a, b = from_state.features(video), from_script.features(video)
+    spread = (a[0] - a[1]).abs().max()  # how far apart two videos' features are with these weights (~1)
+    assert spread > 0.1 and (a - b).abs().max() < 1e-4 * spread
+    # What the old default path did, the module's own resize of uint8 frames, gives other features.
+    x = (video * 255).round().to(torch.uint8).permute(0, 2, 1, 3, 4)
+    with torch.no_grad():
+        own = from_script.model(x, rescale=True, resize=True, return_features=True).double()
+    assert (own - a).abs().max() > 0.1 * spread
+
+
+def test_fvd_bn_eps_follows_the_blob_id_not_the_file_name(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    state = _randomise_bn(i3d.InceptionI3d()).state_dict()
+    path = tmp_path / "i3d_pretrained_400_copy.pt"  # a name that once meant 1e-5; content unknown
+    torch.save(state, path)
+    with pytest.raises(VidbenchError, match="unknown I3D state dict .* pass bn_eps"):
+        i3d.load_state_dict_i3d(path)
+    assert fvd.I3DFeatures(weights=path, bn_eps=1e-3).weights["bn_eps"] == 1e-3
+    monkeypatch.setitem(i3d.BN_EPS_BY_BLOB, git_blob_sha1(path), 1e-5)
+    renamed = path.rename(tmp_path / "rgb_imagenet_lookalike.pt")  # a name that once meant 1e-3
+    assert i3d.load_state_dict_i3d(renamed).Conv3d_1a_7x7.bn.eps == 1e-5
+    assert i3d.BN_EPS_BY_BLOB[weights.KNOWN_WEIGHTS["i3d_pretrained_400.pt"].blob_sha1] == 1e-5
+    assert i3d.BN_EPS_BY_BLOB[weights.KNOWN_WEIGHTS["rgb_imagenet.pt"].blob_sha1] == 1e-3
+
+
+def test_fvd_minimum_clip_length_is_what_the_network_takes():
+    """Issue 12 item 8: MIN_FRAMES is the network's own limit: 9 frames give logits, 8 fail inside I3D."""
+    assert fvd.MIN_FRAMES == 9
+    feats = fvd.I3DFeatures.random_for_speed_test()
+    assert feats.features(torch.rand(1, 9, 3, 16, 16)).shape == (1, 400)
+    with pytest.raises(VidbenchError, match="at least 9 frames"):
+        feats.features(torch.rand(1, 8, 3, 16, 16))
+    with torch.no_grad(), pytest.raises(RuntimeError):  # without the check, the network itself fails on 8
+        feats.model(torch.zeros(1, 3, 8, 224, 224))
 
 
 def test_known_weight_with_wrong_blob_id_is_detected(tmp_path):

@@ -23,7 +23,7 @@ def test_config_rebuilds_the_same_model():
     torch.manual_seed(0)
     model = create_model("svg", "tiny", z_dim=3)
     rebuilt = model_from_config(model.config)
-    assert rebuilt.config == model.config and rebuilt.config["lr"] == 2e-3 and rebuilt.config["channels"] == 1
+    assert rebuilt.config == model.config and rebuilt.config["lr"] == 1e-3 and rebuilt.config["channels"] == 1
     rebuilt.load_state_dict(model.state_dict())  # same architecture, key for key
 
 
@@ -94,7 +94,7 @@ def test_loss_falls_on_moving_mnist(clips):
     model = create_model("svg", "tiny")
     optimiser = torch.optim.Adam(model.parameters(), lr=model.config["lr"], betas=(0.9, 0.999))
     losses = []
-    for _ in range(20):
+    for _ in range(40):  # 40 at the preset's lr 1e-3 (20 sufficed at the public 2e-3)
         loss = model.loss(clips[:2, :8])["loss"]
         optimiser.zero_grad()
         loss.backward()

@@ -59,6 +59,23 @@ def test_predict_shape_range_and_seed_determinism(clips):
     assert not torch.equal(a, c)
 
 
+def test_vta_warmup_in_prediction_is_the_training_warmup(clips):
+    """Issue 12 item 6: training warms the upper recurrence up on init_size frames from zero at every window's
+    start; prediction uses the last init_size context frames the same way, whatever the context length."""
+    torch.manual_seed(0)
+    model = create_model("vta", "tiny")  # init_size 2
+    init = model.config["init_size"]
+    run = lambda ctx: model.predict(ctx, 5, generator=torch.Generator().manual_seed(3))  # noqa: E731
+    long, short = clips[:2, :10], clips[:2, 10 - init : 10]
+    assert torch.equal(run(long), run(short))
+    earlier_changed = long.clone()
+    earlier_changed[:, : 10 - init] = 0
+    assert torch.equal(run(earlier_changed), run(long))      # frames before the warm-up are not used
+    last_changed = long.clone()
+    last_changed[:, -1] = 1 - last_changed[:, -1]
+    assert not torch.equal(run(last_changed), run(long))     # the warm-up frames are
+
+
 @pytest.mark.parametrize("read_bias", [10.0, -10.0, 0.0])
 def test_training_boundaries_respect_segment_limits(clips, read_bias):
     torch.manual_seed(0)

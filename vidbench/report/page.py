@@ -95,7 +95,8 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
         '<div class="banner"><b>Measured rows</b> are computed by vidbench from the results files listed below '
         "(whatever models were trained and evaluated here; a short demo protocol or tiny models are not comparable "
         "to the paper). <b>The paper's Table 1</b> holds the numbers printed in "
-        f"{escape(paper.SOURCE)}, shown for reference and never measured here.</div>",
+        f"{escape(paper.SOURCE)}, with the authors' SSIM/PSNR conventions ({paper.CONVENTION}), shown for "
+        "reference and never measured here.</div>",
     ]
     for table in tables:
         notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
