@@ -8,15 +8,15 @@ Steps (each resumable: rerunning the command redoes nothing that finished):
 1. prepare a small Moving MNIST (2,000 training sequences; the first 16 test videos of the frozen split)
 2. train CW-VAE, NoTmpAbs and RSSM from scratch (preset "demo", a few minutes each on 2 CPU cores), and
    fit random-frame
-3. evaluate them, copy-last, and the shipped reference CW-VAE (the same preset trained longer on the same
-   data by `vidbench train`, command and wall time in vidbench/demo_reference/README.md) on the short
-   protocol mmnist-short@1 (36 context, 64 predicted frames) with the metrics available offline; LPIPS
-   and FVD need pretrained weights that cannot be downloaded here, so they are recorded as unavailable with
-   the reason, never computed from random weights
-4. KL per level (Table 2 style) and side-by-side samples of both CW-VAEs
+3. evaluate them and copy-last on the short protocol mmnist-short@1 (36 context, 64 predicted frames) with
+   the metrics available offline; LPIPS and FVD need pretrained weights that cannot be downloaded here, so
+   they are recorded as unavailable with the reason, never computed from random weights
+4. KL per level (Table 2 style) and a side-by-side sample of the CW-VAE
 5. render leaderboard/index.html: the measured table first, the paper's Table 1 apart
 
-A few minutes of CPU training show the pipeline and models that learn; they are not the paper's numbers.
+Minutes of CPU training show the pipeline working: the models beat the trivial predictors on PSNR, but
+their open-loop priors are not yet good enough to keep the digits (the readout says so); they are not the
+paper's numbers, which took 2.5 GPU-days.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ METRICS = ("ssim", "ssim_cwvae", "psnr", "psnr_cwvae", "lpips", "fvd", "readout"
 TRAINED = {"cwvae": 400, "notmpabs": 320, "rssm": 500, "random-frame": 20}
 UNTRAINED = ("copy-last",)
 BATCH_SIZE, SEQ_LEN = 16, 36
-REFERENCE = Path(__file__).parent / "demo_reference" / "cwvae-reference.pt"
 
 
 def log(message: str) -> None:
@@ -85,7 +84,7 @@ def main(argv=None) -> int:
         runs[name] = train(name, root, preset=PRESET, steps=steps, batch_size=BATCH_SIZE, seq_len=SEQ_LEN,
                            run_dir=args.runs / name, checkpoint_every=100, device="cpu")
         log(f"{name}: trained in {time.time() - t0:.0f} s -> {runs[name]}")
-    sources = {**runs, **dict.fromkeys(UNTRAINED), "cwvae-reference": REFERENCE}
+    sources = {**runs, **dict.fromkeys(UNTRAINED)}
     for label, checkpoint in sources.items():
         log(f"evaluating {label} on {PROTOCOL}")
         results = evaluate(root, model=label if checkpoint is None else None, checkpoint=checkpoint, protocol=PROTOCOL, metrics=list(METRICS), skip_unavailable=True,
@@ -95,9 +94,8 @@ def main(argv=None) -> int:
                            # other checkpoints of the same models. Any other model's file still refuses.
                            replace=True)
         skipped.update(results.get("unavailable", {}))
-    for label in ("cwvae", "cwvae-reference"):
-        analyze_kl(sources[label], dataset=root, out=args.out / "analysis" / f"kl-{label}.json")
-        sample(sources[label], args.out / "samples" / f"{label}.gif", dataset=root, num_videos=2, horizon=64)
+    analyze_kl(runs["cwvae"], dataset=root, out=args.out / "analysis" / "kl-cwvae.json")
+    sample(runs["cwvae"], args.out / "samples" / "cwvae.gif", dataset=root, num_videos=2, horizon=64)
     write_leaderboard(results_dir, args.out, protocols=[PROTOCOL])
     for metric, reason in sorted(skipped.items()):
         log(f"skipped {metric}: {reason}")

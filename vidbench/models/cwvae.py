@@ -59,8 +59,8 @@ PRESETS = {
                  dec_std=1.0, lr=1e-3),
     # The CPU demo (2.5M parameters, ~0.6 s per step of 16 x 36 frames on 2 cores): between tiny and the
     # paper's sizes. Decoder std 0.1 (inside the paper's tuning range [0.1, 1]) weights reconstruction enough
-    # that digits form within minutes of training instead of a blurred mean frame (std 1.0 needs the paper's
-    # 300 epochs).
+    # that posterior reconstructions show digits within minutes; open-loop priors need far longer (measured:
+    # after 1,400 steps they still lose the digits; the paper trained 300 epochs).
     "demo": dict(channels=1, levels=3, k=2, stoch=20, deter=128, hidden=128, enc_dense_size=256, filters=16,
                  dec_std=0.1, lr=1e-3),
 }
