@@ -98,7 +98,7 @@ def decode_record(payload: bytes, label: str) -> tuple[np.ndarray, np.ndarray]:
         raise VidbenchError(f"{label}: 'cameras' is not {LENGTH}x{CAMERA_PARAMS} floats")
     video = np.empty((LENGTH, *SIZE, 3), dtype=np.uint8)
     for t, jpeg in enumerate(jpegs):
-        frame = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+        frame = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR) if jpeg else None
         if frame is None:
             raise VidbenchError(f"{label}: frame {t} is not a decodable JPEG")
         if frame.shape[:2] != RAW_SIZE:
