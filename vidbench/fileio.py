@@ -26,7 +26,8 @@ os.umask(_UMASK)
 
 def write_error(path, e: OSError) -> VidbenchError:
     """An OSError of a write as the one line the user sees: the file and what the system said."""
-    return VidbenchError(f"{path}: cannot write ({e.strerror or e})")
+    # numpy's short fwrite raises an OSError without errno ("N requested and M written")
+    return VidbenchError(f"{path}: cannot write ({e.strerror or f'short write, disk full? {e}'})")
 
 
 @contextmanager
