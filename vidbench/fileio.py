@@ -96,12 +96,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_tmp(folder) -> list[Path]:
-    """Remove the temporary files (atomic_output's names) of writers that are no longer running."""
+def clean_stale_tmp(folder, name: str | None = None) -> list[Path]:
+    """Remove the temporary files (atomic_output's names) of writers that are no longer running; with
+    `name`, only those of that one file."""
     folder = Path(folder)
     removed = []
     for path in folder.iterdir() if folder.is_dir() else ():
         match = _TMP_NAME.match(path.name)
+        if name is not None and not path.name.startswith(f".{name}."):
+            continue
         if match and path.is_file() and not _alive(int(match.group(1))):
             path.unlink(missing_ok=True)
             removed.append(path)

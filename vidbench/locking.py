@@ -9,6 +9,7 @@ cache folder, the leaderboard folder) claims it first:
   exclude each other; the loser stops at once with one line naming the holder's pid and command. The
   kernel drops the lock when its holder dies (even by SIGKILL), so a killed run never blocks the next;
 - the temporary files of killed writers in the output are removed (vidbench.fileio.clean_stale_tmp).
+The lock comes first: the folder's contents are judged only once no other command is writing them.
 
 The lock file is removed on release. A process that opened it just before is then holding a lock on a
 file no longer in the folder, so acquiring re-checks that the locked file is still the one at the path.
@@ -79,7 +80,9 @@ class OutputLock:
         except OSError as e:
             self.release()
             raise write_error(self.path.parent, e) from e
-        clean_stale_tmp(self.target if self.target.is_dir() else self.target.parent)
+        if self.target.is_dir():
+            clean_stale_tmp(self.target)
+        clean_stale_tmp(self.target.parent, self.target.name)
 
     def release(self) -> None:
         if self._fd is not None:
@@ -98,8 +101,14 @@ class OutputLock:
 
 
 def claim_folder(path, *, ours=(), what: str = "output folder") -> OutputLock:
-    """check_output_folder, then lock it."""
-    return OutputLock(check_output_folder(path, ours=ours, what=what), what)
+    """Lock the folder, then check it (under the lock: another command's half-made files are not judged)."""
+    lock = OutputLock(path, what)
+    try:
+        check_output_folder(path, ours=ours, what=what)
+    except VidbenchError:
+        lock.release()
+        raise
+    return lock
 
 
 def _same_file(fd: int, path: Path) -> bool:
