@@ -1,5 +1,5 @@
 """Issue 13's bad outputs: a read-only output folder (prepare, train, evaluate, leaderboard, sample, analyze)
-and a full disk (prepare, train, evaluate, leaderboard) each end in exit 1 and one `error:` line naming the
+and a full disk (prepare, train, evaluate, leaderboard, sample) each end in exit 1 and one `error:` line naming the
 file or folder, with no final output and no temporary file left.
 
 Both need a real process: the command runs as `python -m vidbench.cli`.
@@ -104,9 +104,10 @@ def test_read_only_output_folder(scratch, command):
 
 # Each limit sits between the command's small files (lock, config.json, fingerprint: < 8 kB) and its
 # main output: a 2-sequence Moving MNIST shard (2 x 1000 x 64 x 64 = 8 MB), a tiny CW-VAE checkpoint
-# (~1 MB), a batch of cached predictions (2 x 12 x 64 x 64 = 98 kB) and a leaderboard figure (> 20 kB).
+# (~1 MB), a batch of cached predictions (2 x 12 x 64 x 64 = 98 kB), a leaderboard figure (> 20 kB) and
+# an 8-frame sample video (OpenCV's writer fails silently there: vidbench counts the frames it stored).
 FULL_DISK = {"prepare": (1 << 20, "shard-00000.npy"), "train": (200_000, "checkpoint.pt"),
-             "evaluate": (50_000, "batch-00000"), "leaderboard": (12_000, ".png")}
+             "evaluate": (50_000, "batch-00000"), "leaderboard": (12_000, ".png"), "sample": (2_000, "s.mp4")}
 
 
 @pytest.mark.parametrize("command", FULL_DISK)
@@ -119,7 +120,7 @@ def test_full_disk(scratch, command):
     left = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert not [p for p in left if ".tmp" in p or p.endswith(".lock")], left
     final = {"prepare": "mm/manifest.json", "train": "run/checkpoint.pt", "evaluate": "r.json",
-             "leaderboard": "board/table.md"}[command]
+             "leaderboard": "board/table.md", "sample": "s.mp4"}[command]
     assert final not in left, left
     if command == "prepare":  # the interrupted store is kept for a resume, and rerunning finishes it
         assert run_cli(commands(scratch, folder)[command], scratch).returncode == 0

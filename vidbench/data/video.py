@@ -71,5 +71,5 @@ def write_video(path, video: np.ndarray, fps: float = 10.0, codec: str = "mp4v")
         written = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
         capture.release()
         if written != len(video):
-            raise VidbenchError(f"{path}: the video writer stored {written} of {len(video)} frames (disk full?); "
-                                f"nothing written")
+            raise VidbenchError(f"{path}: cannot write (the video writer stored {written} of {len(video)} frames; "
+                                f"disk full?)")
