@@ -97,7 +97,10 @@ class OutputLock:
         self.release()
 
     def __del__(self):
-        self.release()
+        try:
+            self.release()
+        except (OSError, TypeError, AttributeError):
+            pass  # at interpreter shutdown os may be half torn down; the kernel drops the lock anyway
 
 
 def claim_folder(path, *, ours=(), what: str = "output folder") -> OutputLock:

@@ -161,16 +161,16 @@ def prepare(out, *, path=None, sequences=None, split: str = DEFAULT_SPLIT, limit
     source = {"kind": "kth-avi", "path": str(path.resolve()), "sequences": str(sequences_path.resolve())}
     params = {"split": split, "train_persons": [1, last_train], "test_persons": [last_train + 1, 25],
               "size": list(SIZE), "resize": "160x120->64x64 area", "limit": limit, "skip_bad": skip_bad}
-    writer = DatasetWriter(out, dataset="kth", source=source, params=params, overwrite=overwrite)
+    with DatasetWriter(out, dataset="kth", source=source, params=params, overwrite=overwrite) as writer:
 
-    def decode_item(stem):
-        video = decode(*videos[stem])
-        return video, {**video_info(stem), "file": videos[stem][1], "num_frames": len(video),
-                       "sequences": ranges.get(stem, [])}
+        def decode_item(stem):
+            video = decode(*videos[stem])
+            return video, {**video_info(stem), "file": videos[stem][1], "num_frames": len(video),
+                           "sequences": ranges.get(stem, [])}
 
-    for name in ("test", "train"):
-        write_items(writer.split(name), by_split[name], decode_item, bad, limit=limit,
-                    label=lambda stem: video_label(*videos[stem]), progress=progress, desc=f"kth {name}")
-    bad.add_to(writer)
-    writer.extra["no_sequence_entry"] = sorted(stem for stem in videos if stem not in ranges)
-    return writer.commit()
+        for name in ("test", "train"):
+            write_items(writer.split(name), by_split[name], decode_item, bad, limit=limit,
+                        label=lambda stem: video_label(*videos[stem]), progress=progress, desc=f"kth {name}")
+        bad.add_to(writer)
+        writer.extra["no_sequence_entry"] = sorted(stem for stem in videos if stem not in ranges)
+        return writer.commit()

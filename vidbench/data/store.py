@@ -34,7 +34,7 @@ import numpy as np
 from vidbench import __version__
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_output, atomic_write_json, sha256_file
-from vidbench.locking import OutputLock
+from vidbench.locking import OutputLock, check_output_folder
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -134,7 +134,7 @@ def _data_sha256(root: Path, shards: list[dict]) -> str:
 
 
 class DatasetWriter:
-    """One prepare run: `w = DatasetWriter(...); s = w.split("train"); s.add(...); w.commit()`.
+    """One prepare run: `with DatasetWriter(...) as w: s = w.split("train"); s.add(...); w.commit()`.
 
     commit() writes manifest.json and renames the partial folder to `out`; if the run dies before, the
     partial folder stays, and the same command run again resumes it (builders skip `resume_from`). `fingerprint` (dataset, source,
@@ -147,12 +147,26 @@ class DatasetWriter:
         self.source = source
         self.params = params
         self.lock = OutputLock(self.out, "prepared dataset")
+        try:
+            self._claim(overwrite)
+        except BaseException:
+            self.lock.release()
+            raise
+        self._splits: dict[str, SplitWriter] = {}
+        self.extra: dict = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):  # a failed build keeps its partial folder for the next run, not the lock
+        self.lock.release()
+
+    def _claim(self, overwrite: bool) -> None:
         self.old = self.out.parent / f".{self.out.name}.old"
         if self.old.exists():  # a previous commit died after moving the old store aside
             remove_store(self.old)
         if self.out.exists():
-            if not self.out.is_dir():
-                raise VidbenchError(f"{self.out}: is a file; --out must be a folder")
+            check_output_folder(self.out, what="prepared dataset")
             if is_store(self.out):
                 if not overwrite:
                     raise VidbenchError(f"{self.out}: a prepared dataset is already there; pass --overwrite to "
@@ -162,18 +176,15 @@ class DatasetWriter:
                                     f"manifest.json and the shards it lists are); refusing to write into or "
                                     f"overwrite it: choose another --out")
         self.partial = self.out.parent / f".{self.out.name}.partial"
-        self.fingerprint = json.dumps([dataset, source, params, FORMAT_VERSION], sort_keys=True, default=str)
+        self.fingerprint = json.dumps([self.dataset, self.source, self.params, FORMAT_VERSION], sort_keys=True, default=str)
         if self.partial.exists() and not self._resumable():
             shutil.rmtree(self.partial)
         self.partial.mkdir(parents=True, exist_ok=True)
         if not (self.partial / MANIFEST).exists():
             atomic_write_json(self.partial / "fingerprint.json", self.fingerprint)
-        self._splits: dict[str, SplitWriter] = {}
-        self.extra: dict = {}
 
     def _resumable(self) -> bool:
-        """The partial folder was written by this same command (its stamp, or its manifest once the
-        commit has written it)."""
+        """The partial folder is this command's (by its stamp, or by its manifest once the commit wrote it)."""
         try:
             stamp = self.partial / "fingerprint.json"
             if stamp.exists():
@@ -343,10 +354,8 @@ def load_manifest(root) -> dict:
         raise VidbenchError(f"{root}: not a prepared dataset (no {MANIFEST}); run `vidbench prepare`{hint}")
     try:
         manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise VidbenchError(f"{path}: cannot read ({e})") from e
-    except json.JSONDecodeError as e:
-        raise VidbenchError(f"{path}: not valid JSON ({e})") from e
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise VidbenchError(f"{path}: not a readable JSON file ({e})") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         raise VidbenchError(f"{path}: store format {found!r}, this vidbench reads {FORMAT_VERSION}")
