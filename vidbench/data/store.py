@@ -186,12 +186,10 @@ class DatasetWriter:
     def _resumable(self) -> bool:
         """The partial folder is this command's (by its stamp, or by its manifest once the commit wrote it)."""
         try:
-            stamp = self.partial / "fingerprint.json"
-            if stamp.exists():
+            if (stamp := self.partial / "fingerprint.json").exists():
                 return json.loads(stamp.read_text()) == self.fingerprint
             m = json.loads((self.partial / MANIFEST).read_text())
-            return json.dumps([m["dataset"], m["source"], m["params"], m["format"]], sort_keys=True,
-                              default=str) == self.fingerprint
+            return json.dumps([m["dataset"], m["source"], m["params"], m["format"]], sort_keys=True) == self.fingerprint
         except (OSError, ValueError, KeyError, TypeError):
             return False
 
@@ -258,15 +256,17 @@ def is_store(root) -> bool:
 
 
 def remove_store(root) -> None:
-    """Delete a store's own files and then its (now empty) folders; anything else stays and is an error."""
+    """Delete a store's own files, the manifest last (a store half removed by a kill is still recognised,
+    and removed by the next run), then its emptied folders. An empty folder (an empty --out) just goes."""
     root = Path(root)
-    files = store_files(root)
+    files = store_files(root) if any(root.iterdir()) else []
     if files is None:
         raise VidbenchError(f"{root}: not recognisably a vidbench prepared dataset; not deleting it (remove it yourself)")
-    for path in files:
+    for path in sorted(files, key=lambda p: p.name == MANIFEST):
         path.unlink()
-    for folder in sorted({p.parent for p in files}, key=lambda p: len(p.parts), reverse=True):
+    for folder in root.iterdir():  # only the split folders are left
         folder.rmdir()
+    root.rmdir()
 
 
 class PreparedSplit:
