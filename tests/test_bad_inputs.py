@@ -129,7 +129,7 @@ def kth_videos(tmp_path_factory):
     (b"\x00\x01\xfe\xffPK\x03\x04" * 40, "binary file"),
     (b"", "no 'personNN_action_dN"),
     (SEQUENCES.replace("6-12", "12-6").encode(), "line 2: range 12-6 of person21_boxing_d1 is not first-last"),
-], ids=["binary", "empty", "range-5-3"])
+], ids=["binary", "empty", "range-backwards"])
 def test_kth_sequences_file_that_is_garbage(kth_videos, tmp_path, capsys, content, problem):
     data = tmp_path / "kth"
     shutil.copytree(kth_videos, data)
