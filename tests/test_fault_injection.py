@@ -10,8 +10,8 @@ fault, and must give:
 - train: bit-identical weights and optimizer state at the same step;
 - evaluate: a results file equal to the uninterrupted one outside its "run" section;
 and leave no temporary, lock, .partial or .old file; prepare keeps every shard finished before the kill
-(also when the kill hits the commit: the rerun renames the same files into place). The kill matrix is marked slow (~2 min on 2 cores)
-and still runs in CI; the lock tests are not.
+(also when the kill hits the commit: the rerun renames the same files into place). The kill matrix
+(16 kills, ~3 min on 2 otherwise idle cores) is marked slow and still runs in CI; the lock tests are not.
 """
 
 import json
@@ -32,7 +32,7 @@ from vidbench.train.checkpoint import load_checkpoint
 LAUNCHER = Path(__file__).parent / "fault_launcher.py"
 REPO = Path(__file__).parent.parent
 SEED = 13
-RANDOM_KILLS = 4  # per command, plus one chosen moment each (see MOMENTS)
+RANDOM_KILLS = 4  # per command, besides the chosen moments (see MOMENTS)
 SURVIVALS = []    # (command, moment) of every kill whose rerun matched; reported by the last test
 
 
@@ -116,11 +116,13 @@ def files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-# The chosen moment of each command: inside prepare's final commit (the rename of the finished store),
-# inside a checkpoint write (train: the 3rd of 4 checkpoints, written but not renamed), inside the write of
-# the results file (evaluate: its last fsync).
-MOMENTS = {"prepare": lambda c: f"replace:{c['replace']}", "train": lambda c: f"fsync:{c['fsync'] - 1}",
-           "evaluate": lambda c: f"fsync:{c['fsync']}"}
+# The chosen moments of each command: prepare inside its final commit (the rename of the finished store)
+# and inside its first shard write (fsync 1 is the partial folder's stamp, 2 the shard's .npy); train
+# inside a checkpoint write (the 3rd of 4 checkpoints, written but not renamed); evaluate inside the
+# write of the results file (its last fsync).
+MOMENTS = {"prepare": lambda c: [f"replace:{c['replace']}", "fsync:2"], "train": lambda c: [f"fsync:{c['fsync'] - 1}"],
+           "evaluate": lambda c: [f"fsync:{c['fsync']}"]}
+KILLS = 3 * RANDOM_KILLS + 4  # the random ones and the chosen ones
 
 
 @pytest.mark.slow
@@ -132,16 +134,16 @@ def test_kill_at_seeded_moments_and_rerun(inputs, tmp_path, name):
     assert result.returncode == 0, result.stderr
     counts = json.loads((tmp_path / "counts.json").read_text())
     expected, expected_files = outcome(name, reference), files(reference.parent)
-    rng = random.Random(f"{SEED}-{name}")
-    moments = [MOMENTS[name](counts)] + [f"{fn}:{rng.randint(1, counts[fn])}" for fn in
-                                         (rng.choice(("fsync", "replace")) for _ in range(RANDOM_KILLS))]
+    chosen = MOMENTS[name](counts)
+    pool = [f"{fn}:{n}" for fn in ("fsync", "replace") for n in range(1, counts[fn] + 1)]
+    moments = chosen + random.Random(f"{SEED}-{name}").sample([m for m in pool if m not in chosen], RANDOM_KILLS)
     for i, moment in enumerate(moments):
         out = tmp_path / f"kill-{i}" / "out"
         out.parent.mkdir()
         killed = launch(command(name, inputs, out), tmp_path, fault=f"{moment}:kill")
         assert killed.returncode == -9, f"{moment}: not killed ({killed.returncode}): {killed.stderr[-500:]}"
         finished = finished_shards(out)
-        if name == "prepare" and i == 0:  # the kill in the commit: all 3 + 3 shards were finished
+        if moment == chosen[0] and name == "prepare":  # the kill in the commit: all 3 + 3 shards were finished
             assert len(finished) == 6, finished
         rerun = launch(command(name, inputs, out), tmp_path)
         assert rerun.returncode == 0, f"{moment}: {rerun.stderr[-2000:]}"
@@ -152,7 +154,7 @@ def test_kill_at_seeded_moments_and_rerun(inputs, tmp_path, name):
         # Shards finished before the kill are kept, not rewritten (the same file, renamed into the store).
         assert {f: (out / f).stat().st_ino for f in finished} == finished, f"{moment}: finished shards redone"
         SURVIVALS.append((name, moment))
-    assert len(moments) == 1 + RANDOM_KILLS
+    assert len(set(moments)) == len(chosen) + RANDOM_KILLS  # distinct moments
 
 
 @pytest.mark.parametrize("name", ["prepare", "train", "evaluate"])
@@ -185,5 +187,6 @@ def test_kill_count_report():
     """Runs after the kill matrix (file order): every kill survived. The count goes in the issue's note."""
     if not SURVIVALS:
         pytest.skip("the kill matrix did not run in this session (-m 'not slow' or -k)")
-    print(f"\nfault injection: {len(SURVIVALS)} kills, {len(SURVIVALS)} survivals")
-    assert len(SURVIVALS) == 3 * (1 + RANDOM_KILLS)
+    print(f"\nfault injection: {len(SURVIVALS)} kills, {len(SURVIVALS)} survivals: "
+          + ", ".join(f"{name}@{moment}" for name, moment in SURVIVALS))
+    assert len(SURVIVALS) == KILLS
