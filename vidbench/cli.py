@@ -7,12 +7,16 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
 import click
 
 from vidbench.errors import VidbenchError
+
+USER_FIXABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS,
+                       errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG}
 
 
 def progress(iterable, desc: str = "", total: int | None = None, **kwargs):
@@ -85,6 +89,11 @@ def prepare_mmnist(out, limit, overwrite, skip_bad, idx_dir, archive, num_train,
 
 
 def _report_prepared(out: Path, manifest: dict) -> None:
+    skipped = manifest.get("skipped") or []
+    for entry in skipped:  # --skip-bad: said on the terminal, not only in the manifest
+        click.echo(f"skipped: {entry['error']}", err=True)
+    if skipped:
+        click.echo(f"{out}: {len(skipped)} bad input(s) skipped (listed under \"skipped\" in manifest.json)", err=True)
     for split, info in manifest["splits"].items():
         click.echo(f"{out}: {split}: {info['num_sequences']} sequences, frames {info['min_length']}-"
                    f"{info['max_length']}, data_sha256 {info['data_sha256'][:16]}")
@@ -386,6 +395,12 @@ def run_guarded(fn, *args) -> int:
         return fn(*args) or 0
     except VidbenchError as e:
         click.echo(f"error: {e}", err=True)
+        return 1
+    except OSError as e:
+        if e.errno not in USER_FIXABLE_ERRNOS:
+            raise
+        # A write vidbench does not wrap itself (a library's own file): still one line naming the file.
+        click.echo(f"error: {e.filename or 'output'}: {e.strerror}", err=True)
         return 1
     except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("interrupted; run the same command again to resume", err=True)

@@ -13,6 +13,11 @@ recomputing, and its results file equals an uninterrupted run's except the "run"
 the sum of the cached batches' compute times, so rerunning a finished evaluation rewrites the same bytes).
 Ranks take batches round-robin; accumulators are sums reduced with torch.distributed (per-timestep curves
 then match one process to float rounding; summaries and CIs, from gathered per-video values, exactly).
+
+Rank 0 locks the cache folder and the results file for the whole run (vidbench.locking), so a second
+evaluation of either stops with one line instead of both passing the checks and one losing its results.
+The test shards are checked against the manifest's sha256 the first time they are read (the test split is
+small: ~0.4 GB for Moving MNIST's 100 x 1000 frames), so a corrupt shard never changes scores silently.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 from vidbench.data.loader import TestSequences
@@ -27,7 +33,7 @@ from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.evaluate.accumulate import Accumulators
 from vidbench.evaluate.assemble import assemble_results
-from vidbench.evaluate.cache import RunFolder
+from vidbench.evaluate.cache import FINGERPRINT, RunFolder
 from vidbench.evaluate.distributed import (
     close_distributed,
     init_distributed,
@@ -40,6 +46,7 @@ from vidbench.evaluate.protocols import resolve_protocol
 from vidbench.evaluate.scoring import batch_record, fvd_prefixes
 from vidbench.evaluate.sources import open_source
 from vidbench.fileio import atomic_write_json
+from vidbench.locking import OutputLock, check_output_file, claim_folder
 
 
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
@@ -55,9 +62,10 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     checkpoint of it; results of another model or protocol are never overwritten.
     """
     rank, world, started_dist = init_distributed(device)
+    locks = ExitStack()
     try:
         device = pick_device(device, world)
-        split = PreparedSplit(dataset, "test")
+        split = PreparedSplit(dataset, "test", verify=True)
         protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, reduce, last_frame)
         TestSequences(split, protocol.num_videos, protocol.length)  # every scored video long enough
         names = resolve_metrics(protocol, metrics)
@@ -73,7 +81,15 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         })
         out, run_dir = _paths(out, run_dir, source.identity, protocol, checkpoint, results_dir)
         folder = RunFolder(run_dir, fingerprint)
-        on_rank0_then_share(lambda: (_check_out(out, protocol, source.identity, replace), folder.claim(replace)))
+
+        def claim():
+            locks.enter_context(claim_folder(run_dir, ours=(FINGERPRINT, out.name), what="evaluation cache folder"))
+            if out.parent.resolve() != run_dir.resolve():  # a results file inside the folder is covered by its lock
+                locks.enter_context(OutputLock(check_output_file(out), "results file"))
+            _check_out(out, protocol, source.identity, replace)
+            folder.claim(replace)
+
+        on_rank0_then_share(claim)
 
         frame_metrics = metric_set.per_frame
         prefixes, dropped = fvd_prefixes(protocol) if metric_set.i3d is not None else ((), {})
@@ -106,6 +122,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
                 echo(f"wrote {out}")
         return results
     finally:
+        locks.close()
         if started_dist:
             close_distributed()
 
