@@ -174,7 +174,7 @@ def _commands(made, path):
     train_args = ["train", "--model", "cwvae", "--preset", "tiny", "--dataset", dataset, "--steps", "1",
                   "--batch-size", "2", "--seq-len", "8", "--num-workers", "0", "--device", "cpu"]
     eval_args = ["evaluate", "--model", "copy-last", "--dataset", dataset, "--protocol", "mmnist-short@1",
-                 "--horizon", "12", "--num-videos", "2", "--metrics", "ssim,psnr"]
+                 "--horizon", "48", "--num-videos", "2", "--metrics", "ssim,psnr"]
     return {
         "prepare-out-file": ["prepare", "mmnist", "--idx-dir", made["idx"], "--limit", "2", "--out", path],
         "train-run-dir-file": [*train_args, "--run-dir", path],
@@ -285,7 +285,7 @@ def test_evaluate_checks_the_test_shards_it_reads(made, tmp_path, capsys):
     shard.write_bytes(bytes(data))
     out = tmp_path / "r.json"
     code, _, err = cli(capsys, "evaluate", "--model", "copy-last", "--dataset", store, "--protocol", "mmnist-short@1",
-                       "--horizon", "12", "--num-videos", "2", "--metrics", "ssim", "--out", out)
+                       "--horizon", "48", "--num-videos", "2", "--metrics", "ssim", "--out", out)
     assert "sha256 does not match the manifest" in assert_one_line_error(code, err, shard)
     assert not out.exists() and not list((tmp_path / "r.run").glob("batch-*"))
 

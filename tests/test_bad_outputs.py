@@ -83,7 +83,7 @@ def commands(scratch, out: Path) -> dict[str, list]:
                   "--batch-size", "2", "--seq-len", "8", "--num-workers", "0", "--device", "cpu",
                   "--checkpoint-every", "1", "--run-dir", out / "run"],
         "evaluate": ["evaluate", "--model", "copy-last", "--dataset", data, "--protocol", "mmnist-short@1",
-                     "--horizon", "12", "--num-videos", "2", "--metrics", "ssim,psnr", "--out", out / "r.json"],
+                     "--horizon", "48", "--num-videos", "2", "--metrics", "ssim,psnr", "--out", out / "r.json"],
         "leaderboard": ["leaderboard", "--results", scratch / "results", "--out", out / "board"],
         "sample": ["sample", scratch / "run", "--out", out / "s.mp4", "--context", "4", "--horizon", "4"],
         "analyze": ["analyze", "kl", scratch / "run", "--out", out / "kl.json", "--num-videos", "1", "--length", "8"],

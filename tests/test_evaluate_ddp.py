@@ -18,7 +18,7 @@ import pytest
 from vidbench.evaluate import evaluate
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
-ARGS = ["--model", "copy-last", "--protocol", "mmnist-short@1", "--horizon", "12", "--num-videos", "4",
+ARGS = ["--model", "copy-last", "--protocol", "mmnist-short@1", "--horizon", "48", "--num-videos", "4",
         "--metrics", "ssim,psnr", "--batch-size", "1", "--device", "cpu"]
 
 

@@ -71,7 +71,7 @@ def command(name, inputs, out: Path) -> list:
                   "--batch-size", "2", "--seq-len", "8", "--checkpoint-every", "1", "--num-workers", "0",
                   "--device", "cpu", "--run-dir", out],
         "evaluate": ["evaluate", "--checkpoint", root / "model", "--dataset", data, "--protocol", "mmnist-short@1",
-                     "--horizon", "6", "--num-videos", "3", "--batch-size", "1", "--metrics", "ssim,psnr",
+                     "--horizon", "42", "--num-videos", "3", "--batch-size", "1", "--metrics", "ssim,psnr",
                      "--device", "cpu", "--run-dir", out, "--out", out / "results.json"],
     }[name]
 
