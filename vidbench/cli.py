@@ -305,6 +305,23 @@ def leaderboard(results_dir, protocols, fmt, out, with_paper, rank_paper, conven
     click.echo(f"wrote {len(written)} files to {out}/ (open {out / 'index.html'})", err=True)
 
 
+@main.command("compare")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
+@click.option("--resamples", type=int, default=1000, show_default=True, help="bootstrap replicates (frame metrics)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the bootstrap draws")
+def compare_command(files, fmt, resamples, seed):
+    """Is a difference real? Paired bootstrap over the same test videos, every model against the first file.
+
+    \b
+    vidbench compare results/cwvae-mmnist@1.json results/rssm-mmnist@1.json
+    Files of several training seeds of one model (run names ending in -seed<N>) are pooled into one model."""
+    from vidbench.report import compare as comparison
+
+    results, rows = comparison.compare_files(files, seed=seed, resamples=resamples)
+    click.echo(comparison.to_markdown(results, rows) if fmt == "md" else comparison.to_csv(rows), nl=False)
+
+
 @main.group()
 def analyze():
     """What the levels of a trained CW-VAE hold (paper Table 2 and Figure 7)."""

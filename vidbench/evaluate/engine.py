@@ -35,6 +35,7 @@ from vidbench.evaluate.distributed import (
     pick_device,
     raise_if_any_rank_failed,
 )
+from vidbench.evaluate.fvd_features import add_fvd_statistics, write_features
 from vidbench.evaluate.metric_set import MetricSet, resolve_metrics
 from vidbench.evaluate.protocols import resolve_protocol
 from vidbench.evaluate.scoring import batch_record, fvd_prefixes
@@ -93,9 +94,11 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             error = str(e)
         raise_if_any_rank_failed(error)
         acc.reduce()
-        results = _plain(assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
-                                  device, world))
+        results = assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
+                                   device, world)
+        results = _plain(add_fvd_statistics(results, acc, seed, out))
         if rank == 0:
+            write_features(acc, out)
             atomic_write_json(out, results)
             if echo is not None:
                 echo(f"wrote {out}")
