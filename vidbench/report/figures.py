@@ -82,10 +82,15 @@ def rank_bars(tables, path: Path) -> Path | None:
         pool = sorted(pool, key=lambda r: (r.mean_rank, r.display_label))
         colors = ["0.6" if r.source == PAPER else "tab:blue" for r in pool]
         ax.barh(range(len(pool)), [r.mean_rank for r in pool], color=colors)
+        spread = [(i, r) for i, r in enumerate(pool) if r.rank_ci is not None]  # significance.rank_intervals
+        if spread:
+            ax.errorbar([r.mean_rank for _, r in spread], [i for i, _ in spread], fmt="none", ecolor="black",
+                        capsize=3, xerr=np.array([[r.mean_rank - r.rank_ci[0], r.rank_ci[1] - r.mean_rank]
+                                                  for _, r in spread]).T.clip(0))
         ax.set_yticks(range(len(pool)), [f"{r.display_label} ({r.num_ranked})" for r in pool])
         ax.invert_yaxis()
         ax.set_xlabel("mean rank (lower is better; cells it rests on in brackets)")
-        ax.set_xlim(0, max(r.mean_rank for r in pool) + 0.5)
+        ax.set_xlim(0, max(max(r.mean_rank, (r.rank_ci or (0, 0))[1]) for r in pool) + 0.5)
         sources = {r.source for r in pool}
         ranked = [p for p in table.protocols() if any(c.protocol == p for r in pool for c in r.ranks)]
         where = "; ".join(ranked) if len(ranked) <= 2 else f"{len(ranked)} protocols"

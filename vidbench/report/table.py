@@ -75,6 +75,8 @@ class Row:
     ranks: dict[Column, int] = field(default_factory=dict)
     bold: set[Column] = field(default_factory=set)
     results: list[Result] = field(default_factory=list)
+    tied: set[Column] = field(default_factory=set)       # not significantly different from the best (significance.py)
+    rank_ci: tuple[float, float] | None = None            # mean-rank interval over resampled test videos
 
     @property
     def mean_rank(self) -> float | None:
@@ -97,6 +99,7 @@ class Table:
     convention: str
     rank_paper: bool
     warnings: list[str] = field(default_factory=list)
+    stat_notes: list[str] = field(default_factory=list)  # what significance.annotate computed, and what not
 
     def protocols(self) -> list[str]:
         return list(dict.fromkeys(c.protocol for c in self.columns))
@@ -206,6 +209,13 @@ def format_rank(row: Row) -> str:
     return "" if row.mean_rank is None else f"{row.mean_rank:.2f}"
 
 
+def format_rank_ci(row: Row) -> str:
+    return "" if row.rank_ci is None else f" [{row.rank_ci[0]:.2f}, {row.rank_ci[1]:.2f}]"
+
+
+TIED_MARK = "≈"  # significance.MARK; here so the renderers need not import the statistics
+
+
 def _arrow(m: Metric) -> str:
     return "↑" if m.higher_is_better else "↓"
 
@@ -259,10 +269,11 @@ def to_markdown(table: Table) -> str:
         cells = []
         for c in table.columns:
             text = format_value(row, c) or ("n/a" if c in row.notes else "–")
-            cells.append(f"**{text}**" if c in row.bold else text)
-        rank = f"{format_rank(row)} ({row.num_ranked})" if row.mean_rank is not None else "–"
+            text = f"**{text}**" if c in row.bold else text
+            cells.append(text + TIED_MARK if c in row.tied else text)
+        rank = f"{format_rank(row)}{format_rank_ci(row)} ({row.num_ranked})" if row.mean_rank is not None else "–"
         lines.append("| " + " | ".join([row.display_label, row.source] + cells + [rank]) + " |")
-    notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)]
+    notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
@@ -294,11 +305,12 @@ def to_latex(table: Table) -> str:
         for _, cols in groups:
             for c in cols:
                 text = format_value(row, c) or ("n/a" if c in row.notes else "--")
-                cells.append(rf"\textbf{{{text}}}" if c in row.bold else text)
+                text = rf"\textbf{{{text}}}" if c in row.bold else text
+                cells.append(text + r"$^{\approx}$" if c in row.tied else text)
         out.append(" & ".join([_tex_escape(row.display_label), row.source] + cells
                               + [format_rank(row) or "--"]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n" + "".join(f"% {n}\n" for n in rules_text(table))
+    return "\n".join(out) + "\n" + "".join(f"% {n}\n" for n in rules_text(table) + table.stat_notes)
 
 
 def to_csv(table: Table) -> str:
@@ -306,12 +318,17 @@ def to_csv(table: Table) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     names = [f"{c.protocol}/{c.key}" for c in table.columns]
-    w.writerow(["model", "source", "family"] + names + [f"rank:{n}" for n in names] + ["mean_rank", "num_ranked"])
+    # the statistics columns sit before mean_rank, num_ranked, which stay last (readers take them from the end)
+    w.writerow(["model", "source", "family"] + names + [f"rank:{n}" for n in names]
+               + [f"not_different_from_best:{n}" for n in names] + ["mean_rank_low", "mean_rank_high"]
+               + ["mean_rank", "num_ranked"])
     for row in table.rows:
         vals = [repr(row.values[c]) if c in row.values else "" for c in table.columns]
         ranks = [str(row.ranks[c]) if c in row.ranks else "" for c in table.columns]
         mean = "" if row.mean_rank is None else repr(row.mean_rank)
-        w.writerow([row.label, row.source, row.family] + vals + ranks + [mean, row.num_ranked])
+        ci = [repr(x) for x in row.rank_ci] if row.rank_ci else ["", ""]
+        tied = [str(c in row.tied) if c in row.ranks else "" for c in table.columns]
+        w.writerow([row.label, row.source, row.family] + vals + ranks + tied + ci + [mean, row.num_ranked])
     return buf.getvalue()
 
 
@@ -333,8 +350,11 @@ def to_html_table(table: Table, table_id: str = "leaderboard") -> str:
                 title = escape(row.notes.get(c, "not run"), quote=True)
                 out.append(f'<td class="missing" title="{title}">{"n/a" if c in row.notes else "–"}</td>')
             else:
-                out.append(f"<td><b>{text}</b></td>" if c in row.bold else f"<td>{text}</td>")
-        rank = f"{format_rank(row)} <small>({row.num_ranked})</small>" if row.mean_rank is not None else "–"
+                text = f"<b>{text}</b>" if c in row.bold else text
+                mark = f'<sup title="not significantly different from the best">{TIED_MARK}</sup>' if c in row.tied else ""
+                out.append(f"<td>{text}{mark}</td>")
+        rank = (f"{format_rank(row)}<small>{format_rank_ci(row)} ({row.num_ranked})</small>"
+                if row.mean_rank is not None else "–")
         out.append(f'<td class="rank">{rank}</td></tr>')
     out.append("</tbody></table>")
     return "\n".join(out)
