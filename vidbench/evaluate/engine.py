@@ -35,6 +35,7 @@ from vidbench.evaluate.distributed import (
     pick_device,
     raise_if_any_rank_failed,
 )
+from vidbench.evaluate.feature_cache import GroundTruthFeatures, estimate_line
 from vidbench.evaluate.fvd_features import add_fvd_statistics, write_features
 from vidbench.evaluate.metric_set import MetricSet, resolve_metrics
 from vidbench.evaluate.protocols import resolve_protocol
@@ -46,7 +47,7 @@ from vidbench.fileio import atomic_write_json
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
              horizon=None, last_frame=None, num_videos=None, num_samples=None, metrics=None, skip_unavailable=False,
              weights_dir=None, batch_size=8, out=None, results_dir=None, run_dir=None, replace=False, seed=0,
-             device=None, progress=None, echo=None) -> dict:
+             device=None, progress=None, echo=None, feature_cache=None) -> dict:
     """Evaluate a model (name + optional checkpoint, or a VideoModel) or a predictions file on a protocol.
 
     dataset: a prepared dataset folder. Returns the results dict, also written atomically (rank 0) to
@@ -54,6 +55,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     horizon: frames predicted; last_frame: the paper's count from the first frame (see resolve_protocol).
     replace: overwrite an earlier result (and cache) of the same model and protocol from another
     checkpoint of it; results of another model or protocol are never overwritten.
+    feature_cache: folder of the shared ground-truth I3D features (default: feature_cache.default_root()).
     """
     rank, world, started_dist = init_distributed(device)
     try:
@@ -82,6 +84,11 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             metric_set.unavailable["fvd"] = "every FVD clip of this protocol is too short for I3D"
             metric_set.i3d = None
         acc = Accumulators(protocol, frame_metrics, prefixes, metric_set.i3d is not None, metric_set.higher_is_better)
+        if metric_set.i3d is not None:
+            metric_set.gt_features = GroundTruthFeatures(split, metric_set.weights["fvd"], feature_cache)
+            if echo is not None and rank == 0:
+                samples = 1 if protocol.reduce.startswith("best:") else protocol.num_samples
+                echo(estimate_line(protocol, prefixes, protocol.num_videos, samples, metric_set.gt_features, device.type))
 
         num_batches = math.ceil(protocol.num_videos / batch_size)
         mine = range(rank, num_batches, world)
