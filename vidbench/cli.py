@@ -39,11 +39,12 @@ def main():
 @main.command("ls")
 @click.argument("what", type=click.Choice(["datasets", "models", "metrics", "protocols"]))
 @click.option("--params", is_flag=True, help="models: build every preset and print its trainable parameters")
-def ls_command(what, params):
+@click.option("--verbose", is_flag=True, help="protocols: every convention, and the card saying where it comes from")
+def ls_command(what, params, verbose):
     """List registered datasets, models, metrics or protocols."""
     from vidbench import catalog
 
-    for line in catalog.describe(what, with_params=params):
+    for line in catalog.describe(what, with_params=params, verbose=verbose):
         click.echo(line)
 
 
