@@ -22,8 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from vidbench.errors import VidbenchError
-from vidbench.evaluate.accumulate import BOOTSTRAP_INDEX_BUDGET
 from vidbench.evaluate.results import Result
+
+# accumulate.BOOTSTRAP_INDEX_BUDGET's value, not imported: accumulate imports torch, and the leaderboard and
+# `vidbench compare` read results files without it.
+BOOTSTRAP_INDEX_BUDGET = 1 << 22
 
 SEED_SUFFIX = re.compile(r"^(?P<base>.+?)[-_]seed(?P<seed>\d+)$")
 FEATURES_SUFFIX = ".fvd.npz"  # beside the results file: per-video I3D features (evaluate/fvd_features.py)

@@ -61,8 +61,6 @@ def _value(data, idx) -> float:
 def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) -> list[str]:
     """Fill row.tied[c] for the best row(s) of every column and every row whose paired difference to the
     best is not significant. Returns notes on columns that could not be tested."""
-    from vidbench.metrics.fvd_stats import paired_fvd_difference
-
     notes = []
     for c in columns:
         ranked = [r for r in rows if c in r.ranks]
@@ -86,6 +84,8 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
             if data[0] == "frame":
                 _, low, high = paired_bootstrap(data[1], ref_data[1], seed, FRAME_RESAMPLES, LEVEL)
             else:
+                from vidbench.metrics.fvd_stats import paired_fvd_difference  # torch: only where FVD features exist
+
                 _, low, high = paired_fvd_difference(ref_data[1], data[2], ref_data[2], seed, FVD_RESAMPLES, LEVEL)
             if low <= 0 <= high:
                 row.tied.add(c)
