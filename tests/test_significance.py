@@ -4,6 +4,7 @@ intervals, from per-video numbers; the paper's rows, which have none, are left a
 import json
 
 import numpy as np
+import pytest
 
 from vidbench.evaluate.results import load_results
 from vidbench.report import paper
@@ -86,3 +87,20 @@ def test_results_without_per_video_numbers_get_no_marker_or_interval(tmp_path):
     measured, _ = build_tables(load_results(tmp_path))
     assert all(r.rank_ci is None and not r.tied for r in measured.rows)
     assert any("carry no per-video numbers" in n for n in measured.stat_notes)
+
+
+def test_training_seeds_aggregate_into_one_row_with_their_spread(tmp_path):
+    rng = np.random.default_rng(1)
+    ssim, psnr = 0.6 + 0.1 * rng.standard_normal(V), 15 + 2 * rng.standard_normal(V)
+    write(tmp_path, "a", ssim, psnr)
+    for seed, offset in enumerate((-0.02, 0.0, 0.03)):
+        write(tmp_path, f"m-seed{seed}", ssim + offset, psnr + offset)
+    measured, _ = build_tables(load_results(tmp_path))
+    assert sorted(r.label for r in measured.rows) == ["a", "m"]  # the three seed files are one row
+    m = next(r for r in measured.rows if r.label == "m")
+    col = next(c for c in measured.columns if c.key == "ssim")
+    assert m.values[col] == pytest.approx(np.mean(ssim) + 0.01 / 3)
+    low, high, n = m.spread[col]
+    assert n == 3 and high - low == pytest.approx(0.05)
+    assert "(3 seeds 0." in to_markdown(measured) and not measured.warnings
+    assert col in m.tied  # seed spread (0.05) swamps the 0.003 mean difference: not significantly different

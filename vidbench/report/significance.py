@@ -24,22 +24,26 @@ MARK = "≈"             # beside a value: not significantly different from the 
 
 
 def cell_data(row: Row, c: Column):
-    """("frame", per-video [V]) or ("fvd", real [V,D], fake [V,S,D]) or None, for a measured cell."""
+    """("frame", per-video [seeds, V]) or ("fvd", real [V,D], fake [V,S,D]) or None, for a measured cell.
+    A row of several training seeds has FVD data None: FVD is one evaluation's set statistic."""
     if row.source == PAPER or c not in row.values:
         return None
-    for r in row.results:
-        if r.protocol != c.protocol:
-            continue
-        if c.key == "fvd":
-            stored = fvd_features(r)
-            if stored is None:
-                return None
-            prefixes, real, fake = stored
-            last = prefixes.index(max(prefixes))  # the summary FVD is the longest prefix's
-            return "fvd", real[:, last], fake[:, :, last]
-        values = (r.raw.get("per_video") or {}).get(c.key)
-        return ("frame", np.asarray(values, dtype=np.float64)) if values else None
-    return None
+    mine = [r for r in row.results if r.protocol == c.protocol]
+    if c.key == "fvd":
+        stored = fvd_features(mine[0]) if len(mine) == 1 else None
+        if stored is None:
+            return None
+        prefixes, real, fake = stored
+        last = prefixes.index(max(prefixes))  # the summary FVD is the longest prefix's
+        return "fvd", real[:, last], fake[:, :, last]
+    values = [(r.raw.get("per_video") or {}).get(c.key) for r in mine]
+    if not values or any(not v for v in values) or len({len(v) for v in values}) > 1:
+        return None
+    return "frame", np.asarray(values, dtype=np.float64)
+
+
+def _videos(data) -> int:
+    return data[1].shape[-1] if data[0] == "frame" else len(data[1])
 
 
 def _videos_key(row: Row, protocol: str):
@@ -53,7 +57,7 @@ def _value(data, idx) -> float:
     from vidbench.metrics.fvd_stats import frechet_from_features
 
     if data[0] == "frame":
-        return float(data[1][idx].mean())
+        return float(data[1][:, idx].mean())  # videos resampled; several seeds averaged
     real, fake = data[1], data[2]
     return frechet_from_features(real[idx], fake[idx].reshape(-1, fake.shape[-1]))
 
@@ -74,7 +78,7 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
             data = cell_data(row, c)
             if data is None:
                 continue
-            if _videos_key(row, c.protocol) != key or len(data[1]) != len(ref_data[1]):
+            if _videos_key(row, c.protocol) != key or _videos(data) != _videos(ref_data):
                 notes.append(f"{c.protocol} {c.metric.label}: {row.label} scored other test videos than "
                              f"{ref.label}; not tested against the best")
                 continue
@@ -108,7 +112,7 @@ def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamp
     sizes = {}
     for (_, c), d in data.items():
         if d is not None:
-            sizes.setdefault(c.protocol, len(d[1]))
+            sizes.setdefault(c.protocol, _videos(d))
     rng = np.random.default_rng(seed)
     means = np.zeros((resamples, len(rows)))
     counts = np.zeros(len(rows))
@@ -119,7 +123,7 @@ def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamp
             for (i, col), d in data.items():
                 if col != c:
                     continue
-                same_videos = d is not None and len(d[1]) == sizes[c.protocol]
+                same_videos = d is not None and _videos(d) == sizes[c.protocol]
                 v = _value(d, draw[c.protocol]) if same_videos else rows[i].values[c]
                 values[i] = round(v, c.metric.decimals)
             for i, rank in _competition_ranks(values, c.metric.higher_is_better).items():

@@ -23,6 +23,7 @@ import io
 import re
 from dataclasses import dataclass, field
 
+from vidbench.evaluate.paired import seed_of
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
 
@@ -77,6 +78,7 @@ class Row:
     results: list[Result] = field(default_factory=list)
     tied: set[Column] = field(default_factory=set)       # not significantly different from the best (significance.py)
     rank_ci: tuple[float, float] | None = None            # mean-rank interval over resampled test videos
+    spread: dict[Column, tuple[float, float, int]] = field(default_factory=dict)  # training seeds: min, max, count
 
     @property
     def mean_rank(self) -> float | None:
@@ -127,15 +129,17 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
         raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}, got {convention!r}")
     keys = CONVENTIONS[convention]
     warnings = []
-    # One row per model label; a second result for the same (model, protocol) replaces the first in path
-    # order, and says so.
+    # One row per model label; a second result for the same (model, protocol, training seed) replaces the
+    # first in path order, and says so. Training seeds of one model (run names ending in -seed<N>) share a
+    # row: its cell is the mean over seeds, with their spread beside it.
     rows: dict[str, Row] = {}
-    seen: dict[tuple[str, str], Result] = {}
+    seen: dict[tuple[str, str, int | None], Result] = {}
     for r in results:
-        if (r.model, r.protocol) in seen:
-            warnings.append(f"{r.path.name}: replaces {seen[r.model, r.protocol].path.name} for {r.model} on {r.protocol}")
-        seen[r.model, r.protocol] = r
-    for (model, _), r in seen.items():
+        model, seed = seed_of(r)
+        if (model, r.protocol, seed) in seen:
+            warnings.append(f"{r.path.name}: replaces {seen[model, r.protocol, seed].path.name} for {r.model} on {r.protocol}")
+        seen[model, r.protocol, seed] = r
+    for (model, _, _), r in seen.items():
         rows.setdefault(model, Row(model, MEASURED, family=r.family)).results.append(r)
 
     protocols = {r.protocol for r in seen.values()}
@@ -148,17 +152,16 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
             columns += [Column(p, key, metric) for key, metric in EXTRA_METRICS.items()]
 
     for row in rows.values():
-        for r in row.results:
-            for c in columns:
-                if c.protocol != r.protocol:
-                    continue
-                v = r.value(c.key)
-                if v is not None:
-                    row.values[c] = v
-                elif c.key in r.unavailable:
-                    row.notes[c] = short_reason(r.unavailable[c.key])
-                else:
-                    row.notes[c] = f"{c.key} not computed"
+        for c in columns:
+            mine = [r for r in row.results if r.protocol == c.protocol]
+            values = [r.value(c.key) for r in mine]
+            if mine and all(v is not None for v in values):
+                row.values[c] = sum(values) / len(values)
+                if len(values) > 1:
+                    row.spread[c] = (min(values), max(values), len(values))
+            elif mine:
+                r = next(r for r, v in zip(mine, values) if v is None)
+                row.notes[c] = short_reason(r.unavailable[c.key]) if c.key in r.unavailable else f"{c.key} not computed"
     paper_rows = []
     if with_paper:
         # Exactly `<dataset>@1`: a modified protocol ("mmnist@1[horizon=64]") is not the paper's evaluation.
@@ -202,6 +205,14 @@ def format_value(row: Row, c: Column) -> str:
     if row.source == PAPER and c.metric.label in ("SSIM", "LPIPS"):
         decimals = 2  # as printed in the paper
     return f"{row.values[c]:.{decimals}f}"
+
+
+def format_spread(row: Row, c: Column) -> str:
+    """' (3 seeds 0.641-0.662)' after a cell that averages several training seeds."""
+    if c not in row.spread:
+        return ""
+    low, high, n = row.spread[c]
+    return f" ({n} seeds {low:.{c.metric.decimals}f}-{high:.{c.metric.decimals}f})"
 
 
 def format_rank(row: Row) -> str:
@@ -270,7 +281,7 @@ def to_markdown(table: Table) -> str:
         for c in table.columns:
             text = format_value(row, c) or ("n/a" if c in row.notes else "–")
             text = f"**{text}**" if c in row.bold else text
-            cells.append(text + TIED_MARK if c in row.tied else text)
+            cells.append((text + TIED_MARK if c in row.tied else text) + format_spread(row, c))
         rank = f"{format_rank(row)}{format_rank_ci(row)} ({row.num_ranked})" if row.mean_rank is not None else "–"
         lines.append("| " + " | ".join([row.display_label, row.source] + cells + [rank]) + " |")
     notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)]
@@ -352,7 +363,7 @@ def to_html_table(table: Table, table_id: str = "leaderboard") -> str:
             else:
                 text = f"<b>{text}</b>" if c in row.bold else text
                 mark = f'<sup title="not significantly different from the best">{TIED_MARK}</sup>' if c in row.tied else ""
-                out.append(f"<td>{text}{mark}</td>")
+                out.append(f"<td>{text}{mark}<small>{format_spread(row, c)}</small></td>")
         rank = (f"{format_rank(row)}<small>{format_rank_ci(row)} ({row.num_ranked})</small>"
                 if row.mean_rank is not None else "–")
         out.append(f'<td class="rank">{rank}</td></tr>')
