@@ -1,5 +1,5 @@
 """I3D frames per second on CPU through I3DFeatures.features: the default memory layout (before issue 14)
-vs channels-last 3D (fvd.FAST_LAYOUT, after).
+vs channels-last 3D (fvd.FAST_LAYOUT, the CPU default after).
 
 RANDOM weights: a SPEED figure only, never a feature or FVD number. The two layouts alternate round by
 round, so a machine shared with other jobs slows both alike; each round's time is printed as it ends.
@@ -27,19 +27,15 @@ def measure(threads=2, clips=1, frames=16, rounds=2) -> dict[str, list[float]]:
     torch.manual_seed(0)
     video = torch.rand(clips, frames, 3, 64, 64)
     feats = fvd.I3DFeatures.random_for_speed_test()
-    default = fvd.FAST_LAYOUT
     rates: dict[str, list[float]] = {name: [] for name in LAYOUTS}
-    try:
-        for r in range(rounds):
-            for name, layout in LAYOUTS.items():
-                fvd.FAST_LAYOUT = layout
-                feats.model = feats.model.to(memory_format=layout)
-                start = time.perf_counter()
-                feats.features(video)
-                rates[name].append(clips * frames / (time.perf_counter() - start))
-                print(f"round {r}: {name}: {rates[name][-1]:.2f} frames/s", flush=True)
-    finally:
-        fvd.FAST_LAYOUT = default
+    for r in range(rounds):
+        for name, layout in LAYOUTS.items():
+            feats.layout = layout  # the layout of the input I3DFeatures builds
+            feats.model = feats.model.to(memory_format=layout)
+            start = time.perf_counter()
+            feats.features(video)
+            rates[name].append(clips * frames / (time.perf_counter() - start))
+            print(f"round {r}: {name}: {rates[name][-1]:.2f} frames/s", flush=True)
     return rates
 
 
