@@ -159,6 +159,11 @@ def fvd_prefixes(results: list[Result], protocol: str, path: Path) -> Figure | N
     for r in sorted(results, key=lambda r: r.model):
         lengths = sorted(r.fvd)
         ax.plot(lengths, [r.fvd[n] for n in lengths], "o-", color=colors[r.model], label=r.model, ms=3)
+        ci = r.raw.get("fvd_ci") or {}  # bootstrap over test videos (evaluate/fvd_features.py)
+        shown = [n for n in lengths if str(n) in ci]
+        if shown:
+            ax.fill_between(shown, [ci[str(n)][0] for n in shown], [ci[str(n)][1] for n in shown],
+                            color=colors[r.model], alpha=0.15, lw=0)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("prefix length (frames predicted)")
     ax.set_ylabel("FVD (lower is better)")
@@ -168,7 +173,8 @@ def fvd_prefixes(results: list[Result], protocol: str, path: Path) -> Figure | N
     fig.tight_layout()
     return Figure(_save(fig, path), f"FVD over growing prefixes ({protocol})",
                   "FVD of the first n predicted frames against the same frames of the test videos (paper: "
-                  "'FVD for growing sub-sequences along the prediction horizon').")
+                  "'FVD for growing sub-sequences along the prediction horizon'); bands: 95% bootstrap "
+                  "intervals over test videos where the results have them.")
 
 
 def abstraction_curves(results: list[Result], protocol: str, path: Path) -> Figure | None:
@@ -244,7 +250,9 @@ def all_figures(tables, results: list[Result], kl_records: list[dict], out: Path
     ranks = rank_bars(tables, out / "ranks.png")
     if ranks:
         figures.append(Figure(ranks, "Mean rank (Figure 5)",
-                              "Mean rank over the SSIM, PSNR, LPIPS and FVD cells of each row (count in brackets)."))
+                              "Mean rank over the SSIM, PSNR, LPIPS and FVD cells of each row (count in brackets); "
+                              "error bars: 95% interval when the test videos are resampled (none for the paper's "
+                              "rows, which have no per-video numbers)."))
     for protocol in sorted({r.protocol for r in results}):
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", protocol)
         for make, name in ((metric_curves, "curves"), (fvd_prefixes, "fvd"), (abstraction_curves, "abstraction")):
