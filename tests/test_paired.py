@@ -133,3 +133,15 @@ def test_compare_command_prints_a_table_and_refuses_in_one_line(tmp_path):
     c = write_result(tmp_path / "c.json", noisy(0), sha="other")
     result = CliRunner().invoke(main, ["compare", str(a), str(c)], standalone_mode=False)
     assert isinstance(result.exception, VidbenchError) and "test videos" in str(result.exception)
+
+
+def test_files_without_per_video_numbers_say_so(tmp_path):
+    paths = []
+    for name in ("a", "b"):
+        path = write_result(tmp_path / f"{name}.json", noisy(0))
+        data = json.loads(path.read_text())
+        del data["per_video"]
+        path.write_text(json.dumps(data))
+        paths.append(path)
+    with pytest.raises(VidbenchError, match="no per-video numbers"):
+        compare([read_result(p) for p in paths])

@@ -197,6 +197,9 @@ def compare(results: list[Result], seed: int = 0, resamples: int = 1000, level: 
         fvd = _fvd_comparison(group, base, label, base_label, seed, fvd_resamples, level)
         if fvd is not None:
             out.append(fvd)
+    if not out:
+        raise VidbenchError("compare: these results files hold no per-video numbers (written before vidbench "
+                            "recorded them?); re-run `vidbench evaluate` (cached batches make it quick)")
     return out
 
 
