@@ -18,8 +18,9 @@ import torch.multiprocessing as mp
 from vidbench.train import train
 from vidbench.train.checkpoint import load_checkpoint
 
-# 6 steps at global batch 4 over 16 sequences cross an epoch boundary; a checkpoint at 3 and 6.
-RUN = dict(steps=6, batch_size=4, seq_len=12, checkpoint_every=3, device="cpu", progress=False,
+# 6 steps at global batch 4 over 16 windows (one 60-frame window per 100-frame sequence) cross an epoch boundary;
+# a checkpoint at 3 and 6.
+RUN = dict(steps=6, batch_size=4, seq_len=60, checkpoint_every=3, device="cpu", progress=False,
            overrides={"noise": 0.5})
 
 

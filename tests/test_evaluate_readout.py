@@ -3,7 +3,13 @@ are streamed, summarised and cached like frame metrics; they equal vidbench.metr
 same predictions; best-of-N follows each output's own direction; the leaderboard shows them; a test split
 without digit positions (the authors' mp4 archive) stops the run or is recorded as unavailable.
 
-The classifier is trained once per session into conftest's `readout_cache` (~10-20 s on 2 cores)."""
+The classifier is trained once per session into conftest's `readout_cache` (~10-20 s on 2 cores).
+
+Issue 12 (readout that cannot be fooled): ground truth, blank, copy-last and right-trajectories-wrong-digits on
+one store. Thresholds on the learned classifier come from a measured distribution: over 3 classifier seeds x
+8 groups of 12 test sequences (30 frames after 4), ground truth read 0.82-0.94 tracked / 0.38-1.08 px; copy-last
+at most 0.23 / at least 5.65 px; wrong digits at most 0.13 / at least 5.73 px; blank exactly 0 / 6 px. On these
+12 videos (the first group): 0.82-0.87 / 0.81-1.08 px."""
 
 import json
 
@@ -45,6 +51,21 @@ def truth(store) -> np.ndarray:
     return np.stack([np.array(split.sequence(i)[CONTEXT : CONTEXT + HORIZON]) for i in range(VIDEOS)])[:, None]
 
 
+def wrong_digits(store) -> np.ndarray:
+    """Right trajectories, wrong digits: each digit replaced by a test-pool digit of another label, rendered
+    on the recorded positions."""
+    from vidbench.data.digits import load_digits
+
+    images, labels = load_digits("test")
+    split, rng, out = PreparedSplit(store, "test"), np.random.default_rng(0), []
+    for i in range(VIDEOS):
+        meta = split.metadata(i)
+        other = [int(rng.choice(np.flatnonzero(labels != label))) for label in meta["labels"]]
+        corners = np.asarray(meta["positions"])[CONTEXT : CONTEXT + HORIZON]
+        out.append(mmnist.render(images[other], corners))
+    return np.stack(out)[:, None]  # [V,1,T,H,W,1]
+
+
 def copy_last(store) -> np.ndarray:
     split = PreparedSplit(store, "test")
     last = np.stack([np.array(split.sequence(i)[CONTEXT - 1]) for i in range(VIDEOS)])
@@ -68,6 +89,7 @@ def test_readout_results_equal_frame_values_on_the_same_predictions(digits_mmnis
     assert results["metrics"] == ["ssim", "readout"] and "ssim" in results["summary"]
     assert results["higher_is_better"] == {"ssim": True, "readout_accuracy": True, "readout_position_error": False}
     assert results["summary"]["readout_position_error"] > 5  # copy-last leaves the moving digits behind
+    assert results["chance"] == pytest.approx(readout.CHANCE)
     assert any(line.split()[0] == "readout_accuracy" for line in summary_lines(results))
     assert [p.suffix for p in readout_cache.iterdir()] == [".pt"]  # one classifier, in the session's cache
 
@@ -81,6 +103,17 @@ def test_readout_results_equal_frame_values_on_the_same_predictions(digits_mmnis
     evaluate(digits_mmnist, model="copy-last", protocol=protocol(), batch_size=5, out=out)
     assert out.read_bytes() == first
 
+    # Values cached by the first readout design (no `definition_readout` in the batch) are recomputed.
+    monkeypatch.undo()
+    batch = out.with_suffix(".run") / "batch-00000.npz"
+    with np.load(batch) as data:
+        record = {k: data[k] for k in data.files if k != "definition_readout"}
+    assert record["metric_readout_accuracy"].any()
+    record["metric_readout_accuracy"] = np.zeros_like(record["metric_readout_accuracy"])
+    np.savez(batch, **record)
+    again = evaluate(digits_mmnist, model="copy-last", protocol=protocol(), batch_size=5, out=out)
+    assert again["summary"] == results["summary"]
+
 
 def test_ground_truth_reads_out_well_and_shows_on_the_leaderboard(digits_mmnist, readout_cache, tmp_path):
     from vidbench.evaluate.results import load_results
@@ -90,9 +123,13 @@ def test_ground_truth_reads_out_well_and_shows_on_the_leaderboard(digits_mmnist,
     results_dir = tmp_path / "results"
     results = evaluate(digits_mmnist, model="ground-truth", predictions=tmp_path / "truth.npy", protocol=protocol(),
                        metrics=["readout"], out=results_dir / "truth.json")
-    assert results["summary"]["readout_accuracy"] >= 0.8     # the ceiling: below 1 where two digits overlap
-    assert results["summary"]["readout_position_error"] < 2.0  # px; 0 except where overlapping digits mislead
-    assert np.median(results["per_timestep"]["readout_position_error"]["mean"]) < 1.0
+    # The ceiling, below 1 where two digits overlap: measured 0.82-0.87 here, 0.82-0.94 over other videos and
+    # classifier seeds (top); 0.7 leaves room for another machine's classifier.
+    assert results["summary"]["readout_accuracy"] >= 0.7
+    # Exactly RADIUS * (1 - accuracy): every ground-truth digit is found where recorded (measured 0.81-1.08 px).
+    assert results["summary"]["readout_position_error"] == pytest.approx(
+        readout.RADIUS * (1 - results["summary"]["readout_accuracy"]))
+    assert results["chance"] == pytest.approx(readout.CHANCE)
 
     table = build_table(load_results(results_dir), with_paper=False)
     (row,) = table.rows
@@ -102,6 +139,41 @@ def test_ground_truth_reads_out_well_and_shows_on_the_leaderboard(digits_mmnist,
     markdown = to_markdown(table)
     assert "Digit acc." in markdown and "Pos. err. (px)" in markdown
     assert f"{results['summary']['readout_accuracy']:.3f}" in markdown
+    assert "Chance level: Digit acc. 0.100, Pos. err. (px) 5.40" in markdown  # the leaderboard shows chance
+
+    from vidbench.report.figures import metric_curves
+
+    lines = []
+    import matplotlib.axes
+
+    original = matplotlib.axes.Axes.axhline
+    try:  # the curves figure draws the chance level from the results file
+        matplotlib.axes.Axes.axhline = lambda self, y, *a, **k: lines.append(y) or original(self, y, *a, **k)
+        assert metric_curves(load_results(results_dir), protocol().name, tmp_path / "curves.png") is not None
+    finally:
+        matplotlib.axes.Axes.axhline = original
+    assert sorted(lines) == sorted(readout.CHANCE.values())
+
+
+def test_readout_cannot_be_fooled_by_blank_copy_last_or_wrong_digits(digits_mmnist, readout_cache, tmp_path):
+    """Issue 12, item 2: on one store, ground truth scores best on both numbers; blank, copy-last and right
+    trajectories with wrong digits clearly worse on each (margins from the measured ranges at the top)."""
+    makers = {"ground-truth": truth, "blank": lambda s: np.zeros_like(truth(s)), "copy-last": copy_last,
+              "wrong-digits": wrong_digits}
+    summary = {}
+    for name, make in makers.items():
+        np.save(tmp_path / f"{name}.npy", make(digits_mmnist))
+        results = evaluate(digits_mmnist, model=name, predictions=tmp_path / f"{name}.npy", protocol=protocol(),
+                           metrics=["readout"], out=tmp_path / "results" / f"{name}.json")
+        summary[name] = results["summary"]
+    best = summary.pop("ground-truth")
+    assert summary["blank"] == {"readout_accuracy": 0.0, "readout_position_error": readout.RADIUS}
+    for name, values in summary.items():
+        # measured gaps at least 0.59 (accuracy) and 4.57 px (error) over the ranges at the top
+        assert values["readout_accuracy"] <= best["readout_accuracy"] - 0.4, name
+        assert values["readout_accuracy"] < 0.4, name
+        assert values["readout_position_error"] >= best["readout_position_error"] + 3.0, name
+        assert values["readout_position_error"] > 5.0, name
 
 
 def test_best_of_n_keeps_the_sample_with_the_lowest_position_error(digits_mmnist, readout_cache, tmp_path):

@@ -23,6 +23,9 @@ def test_resize_matches_tensorflow_golden_values():
     for name in cases:
         x, want = data[f"{name}_input"], data[f"{name}_output"]
         got = fvd.tf1_resize_bilinear(torch.from_numpy(x).permute(0, 3, 1, 2), size=want.shape[1:3])
+        # Both float32, pixels in [0, 1] (ulp <= 6e-8): TF interpolates top + (bottom - top) * dy, ours runs two
+        # GEMMs with float32-rounded weights, so a few ulps apart (measured <= 1.2e-7 on default/AVX2/AVX512
+        # kernels). 5e-7 is ~8 ulps; the wrong pixel-centre convention is off by 0.3 (next test).
         np.testing.assert_allclose(got.permute(0, 2, 3, 1).numpy(), want, atol=5e-7, rtol=0, err_msg=name)
 
 
@@ -31,6 +34,7 @@ def test_resize_differs_from_half_pixel_resize():
     data = np.load(GOLDEN)
     x = torch.from_numpy(data["up_small_input"]).permute(0, 3, 1, 2)
     half_pixel = torch.nn.functional.interpolate(x, size=(11, 13), mode="bilinear", align_corners=False)
+    # Effect size: the half-pixel resize is off by 0.298 on these fixed pixels, far from float32 rounding (1e-7).
     assert np.abs(half_pixel.permute(0, 2, 3, 1).numpy() - data["up_small_output"]).max() > 1e-2
 
 
@@ -76,7 +80,10 @@ def test_state_dict_port_loads_strict_and_gives_the_same_features(tmp_path):
     x = fvd.tf1_resize_bilinear(video) * 2 - 1
     with torch.no_grad():
         want = model(x.permute(0, 2, 1, 3, 4))
-    torch.testing.assert_close(got, want.double())
+    # The same float32 network on the same input, compared in float64: float64's default 1e-7 tolerances are not
+    # what these numbers can promise. Logits are <= 0.14 here; another conv kernel (e.g. another batch shape) moves
+    # them by ~3e-8 (measured), a BatchNorm eps of 1e-3 instead of 1e-5 by 1e-4. atol 1e-6 sits between.
+    torch.testing.assert_close(got, want.double(), atol=1e-6, rtol=0)
 
 
 def test_state_dict_with_wrong_keys_is_refused(tmp_path):
@@ -99,23 +106,101 @@ class _FakeStyleganI3d(torch.nn.Module):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script is deprecated; the published file is TorchScript
-def test_torchscript_path_uses_styleganv_calling_convention(tmp_path):
+def test_fvd_torchscript_gets_the_tf1_resized_input_without_its_own_resize(tmp_path):
+    """Issue 12 item 1: the TorchScript file is called with rescale=False, resize=False on vidbench's TF1-resized
+    [-1, 1] input, float [B,3,T,224,224], not uint8 at 64x64 resized by the module itself."""
     path = tmp_path / "scripted.pt"
     torch.jit.script(_FakeStyleganI3d()).save(str(path))
     assert i3d.is_torchscript(path)
     feats = fvd.I3DFeatures(weights=path)
-    assert feats.kind == "torchscript"
+    assert feats.kind == "torchscript" and feats.weights["resize"] == "tf1_bilinear"
     video = torch.rand(2, 12, 1, 8, 8)  # grayscale: repeated to 3 channels
     got = feats.features(video)
     assert got.dtype == torch.float64 and got.shape == (2, 400)
-    assert torch.all(got[:, 3] == 1) and torch.all(got[:, 4] == 7) and torch.all(got[:, 5] == 12)
-    want = (video * 255).round().mean(dim=(1, 3, 4)).double()
-    torch.testing.assert_close(got[:, :3], want.expand(-1, 3), atol=1e-4, rtol=0)
+    assert torch.all(got[:, 3] == 0) and torch.all(got[:, 4] == 4) and torch.all(got[:, 5] == 12)
+    want = (fvd.tf1_resize_bilinear(video) * 2 - 1).mean(dim=(1, 3, 4)).double()
+    torch.testing.assert_close(got[:, :3], want.expand(-1, 3), atol=1e-5, rtol=0)
 
 
-def test_short_clips_are_refused():
-    with pytest.raises(VidbenchError, match="at least 10 frames"):
-        fvd.I3DFeatures.random_for_speed_test().features(torch.rand(1, 9, 3, 16, 16))
+class _StyleganStyleI3d(torch.nn.Module):
+    """StyleGAN-V's calling convention around a traced InceptionI3d: rescale maps [0,255] to [-1,1], resize is a
+    trilinear resize to 224 (what the published file does when asked)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False):
+        if rescale:
+            x = x.float() / 127.5 - 1
+        if resize:
+            x = torch.nn.functional.interpolate(x, size=[x.shape[2], 224, 224], mode="trilinear", align_corners=False)
+        return self.net(x)
+
+
+def _calibrate_bn(model):
+    """BatchNorm statistics of one batch of random videos: with plain random statistics the logits hardly depend
+    on the input (two videos differ by ~2e-7), which would make an equality test empty; calibrated, by ~1."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.momentum = 1.0
+    model.train()
+    with torch.no_grad():
+        model((fvd.tf1_resize_bilinear(torch.rand(2, 10, 3, 16, 16)) * 2 - 1).permute(0, 2, 1, 3, 4))
+    return model.eval()
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::torch.jit.TracerWarning")
+def test_fvd_both_weight_files_give_equal_features_on_the_same_weights(tmp_path, monkeypatch):
+    """Issue 12 item 1: the same random I3D as a state dict and as a StyleGAN-V-style TorchScript file gives the
+    same features, so both files see the same input; eps is chosen by blob id, so a renamed copy keeps it."""
+    torch.manual_seed(0)
+    model = _calibrate_bn(i3d.InceptionI3d(bn_eps=1e-5))
+    state_path = tmp_path / "i3d_pretrained_400_renamed.pt"
+    torch.save(model.state_dict(), state_path)
+    monkeypatch.setitem(i3d.BN_EPS_BY_BLOB, git_blob_sha1(state_path), 1e-5)  # stands in for the real file's id
+    with torch.no_grad():
+        traced = torch.jit.trace(model, torch.rand(1, 3, 10, 224, 224) * 2 - 1)
+    script_path = tmp_path / "i3d_torchscript_renamed.pt"
+    torch.jit.script(_StyleganStyleI3d(traced)).save(str(script_path))
+    video = torch.rand(2, 10, 3, 64, 64)
+    from_state = fvd.I3DFeatures(weights=state_path)
+    from_script = fvd.I3DFeatures(weights=script_path)
+    assert from_state.weights["bn_eps"] == 1e-5 and from_script.kind == "torchscript"
+    a, b = from_state.features(video), from_script.features(video)
+    spread = (a[0] - a[1]).abs().max()  # how far apart two videos' features are with these weights (~1)
+    assert spread > 0.1 and (a - b).abs().max() < 1e-4 * spread
+    # What the old default path did, the module's own resize of uint8 frames, gives other features.
+    x = (video * 255).round().to(torch.uint8).permute(0, 2, 1, 3, 4)
+    with torch.no_grad():
+        own = from_script.model(x, rescale=True, resize=True, return_features=True).double()
+    assert (own - a).abs().max() > 0.1 * spread
+
+
+def test_fvd_bn_eps_follows_the_blob_id_not_the_file_name(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    state = _randomise_bn(i3d.InceptionI3d()).state_dict()
+    path = tmp_path / "i3d_pretrained_400_copy.pt"  # a name that once meant 1e-5; content unknown
+    torch.save(state, path)
+    with pytest.raises(VidbenchError, match="unknown I3D state dict .* pass bn_eps"):
+        i3d.load_state_dict_i3d(path)
+    assert fvd.I3DFeatures(weights=path, bn_eps=1e-3).weights["bn_eps"] == 1e-3
+    monkeypatch.setitem(i3d.BN_EPS_BY_BLOB, git_blob_sha1(path), 1e-5)
+    renamed = path.rename(tmp_path / "rgb_imagenet_lookalike.pt")  # a name that once meant 1e-3
+    assert i3d.load_state_dict_i3d(renamed).Conv3d_1a_7x7.bn.eps == 1e-5
+    assert i3d.BN_EPS_BY_BLOB[weights.KNOWN_WEIGHTS["i3d_pretrained_400.pt"].blob_sha1] == 1e-5
+    assert i3d.BN_EPS_BY_BLOB[weights.KNOWN_WEIGHTS["rgb_imagenet.pt"].blob_sha1] == 1e-3
+
+
+def test_fvd_minimum_clip_length_is_what_the_network_takes():
+    """Issue 12 item 8: MIN_FRAMES is the network's own limit: 9 frames give logits, 8 fail inside I3D."""
+    assert fvd.MIN_FRAMES == 9
+    feats = fvd.I3DFeatures.random_for_speed_test()
+    assert feats.features(torch.rand(1, 9, 3, 16, 16)).shape == (1, 400)
+    with pytest.raises(VidbenchError, match="at least 9 frames"):
+        feats.features(torch.rand(1, 8, 3, 16, 16))
+    with torch.no_grad(), pytest.raises(RuntimeError):  # without the check, the network itself fails on 8
+        feats.model(torch.zeros(1, 3, 8, 224, 224))
 
 
 def test_known_weight_with_wrong_blob_id_is_detected(tmp_path):
@@ -144,12 +229,17 @@ def test_feature_stats_stream_and_merge_like_numpy():
         fvd.FeatureStats(7).update(feats[33:])
     for stats in (whole, parts):
         mu, cov = stats.mean_cov()
+        # float64 both sides, different summation orders: mean ~10 to ~1e-15 relative. The covariance is
+        # (sum of outer products ~5e3 - n mu mu^T) / (n - 1): cancellation leaves ~1e-13 absolute (measured 6e-14)
+        # on entries that can be near 0, hence the atol. An n vs n - 1 slip is a 2% error.
         np.testing.assert_allclose(mu, feats.mean(0), rtol=1e-12)
         np.testing.assert_allclose(cov, np.cov(feats, rowvar=False), rtol=1e-10, atol=1e-10)
     # The DDP path: summing .tensors() elementwise equals merging.
     a, b = fvd.FeatureStats().update(feats[:20]), fvd.FeatureStats().update(feats[20:])
     summed = fvd.FeatureStats.from_tensors(*[x + y for x, y in zip(a.tensors(), b.tensors())])
-    np.testing.assert_allclose(summed.mean_cov()[1], whole.mean_cov()[1], rtol=1e-12)
+    # Same cancellation as above, so near-zero covariance entries need an atol: rtol alone measured 5.5e-13 of
+    # the 1e-12 allowed (the dgemm's summation order is kernel-dependent).
+    np.testing.assert_allclose(summed.mean_cov()[1], whole.mean_cov()[1], rtol=1e-12, atol=1e-10)
     assert float(summed.count) == 50
 
 
@@ -165,6 +255,7 @@ def test_identical_gaussians_give_zero():
     rng = np.random.default_rng(1)
     a = rng.normal(size=(30, 12))
     mu, cov = a.mean(0), np.cov(a, rowvar=False)
+    # float64; rounding leaves +-1e-13 here (the distance is clamped at 0: measured exactly 0 on every BLAS tried).
     assert fvd.frechet_distance(mu, cov, mu, cov) == pytest.approx(0, abs=1e-9)
 
 
@@ -173,6 +264,7 @@ def test_diagonal_covariances_closed_form():
     mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
     a, b = rng.uniform(0.1, 3, size=5), rng.uniform(0.1, 3, size=5)
     want = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    # float64 eigen-decompositions of diagonal matrices: ~1e-15 relative (measured exact); 1e-10 allows any LAPACK.
     assert fvd.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want, rel=1e-10)
 
 
@@ -181,6 +273,8 @@ def test_matches_scipy_sqrtm_on_well_conditioned_covariances():
     x, y = rng.normal(size=(200, 6)), rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
     mu1, c1, mu2, c2 = x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
     ref = ((mu1 - mu2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * np.trace(scipy.linalg.sqrtm(c1 @ c2).real)
+    # Two float64 algorithms (eigh of s c2 s vs scipy's Schur sqrtm of c1 c2): measured 9e-16 relative with
+    # OpenBLAS Haswell/SkylakeX/Nehalem/Prescott/Sandybridge/Zen kernels; 1e-8 covers a worse-conditioned LAPACK.
     assert fvd.frechet_distance(mu1, c1, mu2, c2) == pytest.approx(ref, rel=1e-8)
 
 
@@ -192,6 +286,9 @@ def test_rank_deficient_covariances_stay_finite_and_non_negative():
         b = fvd.FeatureStats().update(rng.normal(size=(n, 40)) * 2)
         value = fvd.fvd_from_stats(a, b)
         assert np.isfinite(value) and value > 0
+        # Rank-deficient: square roots of +-1e-15 rounding eigenvalues can add ~3e-8 each to tr sqrt, which only
+        # pushes the value below 0, where it is clamped (measured exactly 0 over 600 random sets, 6 BLAS kernels).
         assert fvd.fvd_from_stats(a, a) == pytest.approx(0, abs=1e-8)
     tiny = np.diag([1e-30] * 3 + [1.0])
+    # Traces of 1 + 3e-30, minus 2 sqrt(eigenvalues ~1, 1e-60): exact in float64 (measured 0).
     assert fvd.frechet_distance(np.zeros(4), tiny, np.zeros(4), tiny) == pytest.approx(0, abs=1e-12)

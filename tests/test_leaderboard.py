@@ -92,7 +92,7 @@ def test_ties_missing_cells_and_lower_is_better(toy):
     # alpha has no PSNR: not ranked there, and it does not push the others down.
     assert ("alpha", "PSNR") not in ranks and ranks[("gamma", "PSNR")] == 1 and ranks[("beta", "PSNR")] == 2
     mean = {r.label: (r.mean_rank, r.num_ranked) for r in table.rows}
-    assert mean == {"alpha": (1.5, 2), "beta": (2.0, 3), "gamma": (pytest.approx(5 / 3), 3)}
+    assert mean == {"alpha": (1.5, 2), "beta": (2.0, 3), "gamma": (pytest.approx(5 / 3), 3)}  # (1+1+3)/3: float64
     assert [r.label for r in table.rows] == ["alpha", "gamma", "beta"]  # sorted by mean rank
     # Bold: SSIM tie both bold (0.70 is more than 5% below 0.80); PSNR 20.0 is within 5% of 21.0;
     # LPIPS best 0.10, and 0.20 is not within 5% of it.
@@ -127,8 +127,19 @@ def test_paper_rows_are_not_mixed_into_measured_ranks_unless_asked(tmp_path):
     ranks = {r.label: r.mean_rank for r in together.rows}
     assert ranks["mine"] == 1.0 and ranks["other"] == 7.0
     assert ranks["CW-VAE"] != 2.25  # its four Moving MNIST ranks moved down by one
-    assert "(paper)" in to_markdown(together) and "ranked together" in to_markdown(together)
+    assert "(paper, cwvae convention)" in to_markdown(together) and "ranked together" in to_markdown(together)
     assert not build_table(results, with_paper=False).rows[-1].source == PAPER
+
+
+def test_paper_rows_are_labelled_with_the_convention_they_used():
+    """Issue 12 item 8: the paper's SSIM/PSNR are the authors' eval's (cwvae convention); under the standard
+    columns the rows say so, and the notes say how to compare like with like."""
+    for convention in ("standard", "cwvae"):
+        table = build_table([], with_paper=True, convention=convention)
+        labels = [r.display_label for r in table.rows if r.source == PAPER]
+        assert labels and all(label.endswith(" (paper, cwvae convention)") for label in labels)
+        markdown = to_markdown(table)
+        assert ("compare them with --convention cwvae" in markdown) == (convention == "standard")
 
 
 def test_only_results_of_the_same_protocol_are_compared(tmp_path):
@@ -173,7 +184,7 @@ def test_output_is_stable_for_the_same_inputs(toy, tmp_path):
 def test_latex_and_csv(toy):
     table = build_table(load_results(toy), with_paper=True)
     tex = to_latex(table)
-    assert r"\textbf{0.800}" in tex and r"\multicolumn{4}{c|}{mmnist@1}" in tex and "CW-VAE (paper)" in tex
+    assert r"\textbf{0.800}" in tex and r"\multicolumn{4}{c|}{mmnist@1}" in tex and "CW-VAE (paper, cwvae convention)" in tex
     assert tex.count(r"\\") == 2 + len(table.rows)
     rows = to_csv(table).splitlines()
     assert rows[0].startswith("model,source,family,minerl@1/ssim")

@@ -59,7 +59,7 @@ def test_page_holds_the_table_figures_and_samples_offline(board):
     out, table, written = board
     html = (out / "index.html").read_text()
     assert '<table class="leaderboard"' in html
-    for name in ("cwvae-k2", "cwvae-k4", "rssm-tiny", "copy-last", "CW-VAE (paper)"):
+    for name in ("cwvae-k2", "cwvae-k4", "rssm-tiny", "copy-last", "CW-VAE (paper, cwvae convention)"):
         assert name in html
     figures = {p.name for p in (out / "figures").iterdir()}
     assert figures == {"ranks.png", "curves-mmnist-short_1.png", "fvd-mmnist-short_1.png",
@@ -110,5 +110,5 @@ def test_page_renders_in_headless_chromium(board, tmp_path):
     assert pixels.shape == (1600, 1280)
     assert pixels.std() > 10  # not a blank page
     dom = _headless(browser, tmp_path, "--dump-dom", url).stdout
-    assert 'id="leaderboard"' in dom and "cwvae-k4" in dom and "NoTmpAbs (paper)" in dom
+    assert 'id="leaderboard"' in dom and "cwvae-k4" in dom and "NoTmpAbs (paper, cwvae convention)" in dom
     assert dom.count("<img") >= 6

@@ -12,7 +12,7 @@ def test_fdm_presets_score_one_fvd_over_the_whole_video_with_the_context():
     for name, dataset, total in (("fdm-minerl@1", "minerl", 500), ("fdm-mazes@1", "mazes", 300)):
         p = get_protocol(name)
         assert (p.dataset, p.context, p.length, p.num_videos, p.num_samples) == (dataset, 36, total, 100, 1)
-        assert p.fvd_include_context and fvd_prefixes(p) == (total - 36,) and p.metrics == ("fvd",)
+        assert p.fvd_include_context and fvd_prefixes(p) == ((total - 36,), {}) and p.metrics == ("fvd",)
         assert name in CARDS and CARDS[name]["unknown"]  # what could not be found is said, not guessed
 
 

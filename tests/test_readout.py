@@ -1,10 +1,14 @@
 """The Moving MNIST readout metric: the digit classifier on held-out real digits, and the per-frame readout
-on real Moving MNIST sequences (perfect, shifted and blank predictions)."""
+on real Moving MNIST sequences (perfect, shifted and blank predictions).
+
+Thresholds on learned quantities come from a measured distribution (tools: 3 classifier seeds x 8 groups of 12
+test sequences, 30 frames each): ground-truth tracked fraction 0.82-0.94, its position error 0.38-1.08 px."""
 
 import numpy as np
 import pytest
 import torch
 
+from vidbench.data import mmnist
 from vidbench.data.digits import load_digits
 from vidbench.data.mmnist import make_sequence
 from vidbench.data.store import PreparedSplit
@@ -49,18 +53,69 @@ def _score(classifier, sequences, transform):
 
 
 def test_readout_of_ground_truth_finds_digits_where_recorded(classifier, sequences):
+    for video, meta in sequences[:4]:
+        target = video[..., 0].astype(np.float32) / 255
+        values = readout.readout(classifier, target, target, meta["positions"], meta["labels"], details=True)
+        # Exact, not learned: every digit is found at its recorded corner (the template is its own crop), so
+        # the error is the cut-off RADIUS for the misread digits and 0 for the others.
+        assert values["found"].all() and (values["corners"] == np.asarray(meta["positions"])).all()
+        np.testing.assert_allclose(values["readout_position_error"],
+                                   readout.RADIUS * (1 - values["readout_accuracy"]))
     acc, err = _score(classifier, sequences, lambda f: f)
-    assert acc.mean() >= 0.8  # the ceiling: below 1 only where the two digits overlap in the crop
+    # Learned: the classifier's ceiling, below 1 where the two digits overlap. Measured 0.82-0.94 (see top):
+    # 0.7 leaves a margin for another machine's classifier; the error follows as RADIUS * (1 - accuracy).
+    assert acc.mean() >= 0.7
     assert np.median(err) == 0.0 and err.mean() < 2.0
 
 
-def test_readout_detects_shifted_and_blank_predictions(classifier, sequences):
+def _off_track(sequences, test_digits, offset):
+    """The same digits rendered `offset` px to the side of their tracks (inside the canvas)."""
+    out = []
+    for video, meta in sequences:
+        corners = np.asarray(meta["positions"])
+        moved = corners.copy()
+        x = corners[..., 1]
+        moved[..., 1] = np.where(x <= mmnist.MAX_POS - offset, x + offset, x - offset)
+        out.append((mmnist.render(test_digits[0][meta["digit_pool_index"]], moved), video, meta))
+    return out
+
+
+def test_readout_detects_shifted_and_blank_predictions(classifier, sequences, test_digits):
     truth_acc, _ = _score(classifier, sequences, lambda f: f)
-    shifted_acc, shifted_err = _score(classifier, sequences, lambda f: np.roll(f, 6, axis=2))
+    acc, err = {}, {}
+    for offset in (3, 2 * readout.RADIUS):
+        a, e = [], []
+        for pred, video, meta in _off_track(sequences, test_digits, offset):
+            values = readout.readout(classifier, pred / 255, video / 255, meta["positions"], meta["labels"])
+            a.append(values["readout_accuracy"])
+            e.append(values["readout_position_error"])
+        acc[offset], err[offset] = np.concatenate(a), np.concatenate(e)
     blank_acc, blank_err = _score(classifier, sequences, np.zeros_like)
-    assert np.median(shifted_err) == pytest.approx(6.0)
-    assert shifted_acc.mean() < truth_acc.mean() - 0.2
-    assert blank_acc.mean() < 0.35 and blank_err.mean() > 6.0
+    assert np.median(err[3]) == pytest.approx(3.0)                  # within RADIUS: tracked, 3 px off
+    assert acc[3].mean() > truth_acc.mean() - 0.2                   # a 3 px shift barely changes the crops
+    # Twice RADIUS off: lost. Measured over 24 sequences: 0.03 tracked, 5.95 px (8 px off still reads 0.76:
+    # found at the disk's edge with a 2 px-off crop; 10 px 0.13; see the module's known limits).
+    assert acc[2 * readout.RADIUS].mean() < 0.15 and err[2 * readout.RADIUS].mean() > readout.RADIUS - 0.5
+    assert blank_acc.max() == 0.0 and (blank_err == readout.RADIUS).all()   # nothing there: lost, never a guess
+
+
+def test_match_near_ignores_flat_windows_and_looks_only_near_the_track():
+    rng = np.random.default_rng(0)
+    template = rng.uniform(0, 1, (28, 28)).astype(np.float32)
+    frame = np.zeros((64, 64), np.float32)
+    frame[36:64, 36:64] = template
+    assert readout.match_near(frame, template, (36, 36)) == (pytest.approx(1.0), 36, 36)
+    assert readout.match_near(frame, template, (32, 36))[1:] == (36, 36)   # 4 px away: found where it is
+    assert readout.match_near(frame, template, (0, 0))[0] == 0.0            # far away: only flat windows seen
+    assert readout.match_near(np.full((64, 64), 0.5, np.float32), template, (10, 10))[0] == 0.0
+
+
+def test_registry_states_the_readout_chance_levels():
+    from vidbench.registry import METRICS
+
+    info = METRICS.info("readout")
+    assert info["chance"] == pytest.approx(readout.CHANCE) and tuple(info["outputs"]) == readout.NAMES
+    assert readout.CHANCE == {"readout_accuracy": 0.1, "readout_position_error": pytest.approx(0.9 * readout.RADIUS)}
 
 
 def test_frame_values_on_a_prepared_store(classifier, tiny_mmnist):
@@ -71,8 +126,14 @@ def test_frame_values_on_a_prepared_store(classifier, tiny_mmnist):
     values = readout.frame_values(np.concatenate([truth, blank], axis=1), split, [0, 1], context, model=classifier)
     assert set(values) == set(readout.NAMES)
     assert values["readout_position_error"].shape == (2, 2, horizon)
-    assert np.median(values["readout_position_error"][:, 0]) == 0.0     # the ground truth itself
-    assert values["readout_position_error"][:, 1].mean() > 3.0            # blank frames: a blind guess
+    for v in range(2):  # the same as readout() on each video (conftest's glyphs are not digits this classifier
+        meta = split.metadata(v)  # knows, so only the plumbing is under test here)
+        direct = readout.readout(classifier, truth[v, 0] / 255, truth[v, 0] / 255,
+                                 np.asarray(meta["positions"])[context : context + horizon], meta["labels"])
+        for name in readout.NAMES:
+            np.testing.assert_array_equal(values[name][v, 0], direct[name])
+    assert (values["readout_position_error"][:, 1] == readout.RADIUS).all()  # blank frames: every digit lost
+    assert (values["readout_accuracy"][:, 1] == 0).all()
 
 
 def test_frame_values_needs_recorded_positions(classifier, tmp_path):

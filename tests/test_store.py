@@ -102,14 +102,14 @@ def test_variable_lengths_and_loaders(tmp_path):
     assert (info["length"], info["min_length"], info["max_length"]) == (None, 7, 20)
     split = PreparedSplit(tmp_path / "v", "train")
     windows = TrainWindows(split, length=10, seed=1)
-    assert windows.indices == [0, 1, 2]  # the 7-frame video cannot give a 10-frame window
-    first = windows[2]
-    assert first.shape == (10, 8, 8, 1) and torch_equal(first, windows[2])  # same (seed, epoch, index): same window
-    seen = set()
-    for epoch in range(10):
-        windows.set_epoch(epoch)
-        seen.add(bytes(windows[2].numpy()))
-    assert len(seen) > 1  # a new epoch draws new windows
+    # The authors' windows: non-overlapping from frame 0, the partial rest dropped; the 7-frame video gives none.
+    assert (windows.indices, windows.starts) == ([0, 1, 2, 2], [0, 0, 0, 10])
+    assert len(TrainWindows(split, length=6)) == 2 + 2 + 3 + 1
+    first = windows[3]
+    assert first.shape == (10, 8, 8, 1)
+    np.testing.assert_array_equal(first.numpy(), split.sequence(2)[10:20])
+    windows.set_epoch(5)
+    assert torch_equal(first, windows[3])  # the same windows every epoch
     with pytest.raises(VidbenchError, match="shorter than 12 frames"):
         TestSequences(split, num_videos=4, length=12)
     batch = to_model_input(TestSequences(split, num_videos=2, length=12)[0][None])

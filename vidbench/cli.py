@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from vidbench.errors import VidbenchError
+from vidbench.report.compare import compare_command
 
 
 def progress(iterable, desc: str = "", total: int | None = None, **kwargs):
@@ -34,6 +35,9 @@ def dataset_dir(name_or_path: str) -> Path:
 @click.version_option(package_name="vidbench")
 def main():
     """vidbench: long-horizon video prediction benchmarks (Clockwork VAE and baselines)."""
+
+
+main.add_command(compare_command)  # `vidbench compare A.json B.json`: defined beside its tables (report/compare.py)
 
 
 @main.command("ls")
@@ -174,7 +178,9 @@ def verify(dataset):
 @click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
 @click.option("--preset", default=None, help="model preset (default: the dataset's name when the family has it)")
 @click.option("--steps", type=int, default=None, help="total optimiser steps (a rerun with more continues the run)")
-@click.option("--epochs", type=int, default=None, help="total epochs instead of --steps (default: the paper's)")
+@click.option("--epochs", type=int, default=None,
+              help="total epochs instead of --steps (default: the paper's; an epoch is every non-overlapping "
+                   "--seq-len window of every training video, as in the authors' loader)")
 @click.option("--batch-size", type=int, default=50, show_default=True, help="global batch, split over processes")
 @click.option("--seq-len", type=int, default=100, show_default=True, help="frames per training window")
 @click.option("--lr", type=float, default=None, help="default: the preset's learning rate")
@@ -196,6 +202,27 @@ def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, s
                 steps=steps, epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
                 checkpoint_every=checkpoint_every, seed=seed, device=device, amp=amp, num_workers=num_workers,
                 echo=lambda line: click.echo(line, err=True))
+
+
+@main.command()
+@click.option("--model", "model_name", required=True, help="model family (`vidbench ls models`)")
+@click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
+@click.option("--preset", default=None, help="model preset (default: the dataset's name when the family has it)")
+@click.option("--lr", "lrs", default="1e-4,3e-4,1e-3", show_default=True, help="learning rates, in [1e-4, 1e-3]")
+@click.option("--dec-std", "stds", default="0.1,0.3,1", show_default=True, help="decoder stds, in [0.1, 1]")
+@click.option("--steps", type=int, default=None, help="optimiser steps per run (default: the paper's epochs)")
+@click.option("--batch-size", type=int, default=50, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("models/sweep"), show_default=True)
+@click.option("--results", type=click.Path(path_type=Path), default=None, help="evaluate each run into this folder")
+@click.option("--protocol", default=None, help="evaluation protocol with --results (default <dataset>@1)")
+def sweep(model_name, dataset, preset, lrs, stds, steps, batch_size, out, results, protocol):
+    """The paper's baseline tuning: one run per (lr, decoder std), comparable on the leaderboard (see sweep.py)."""
+    from vidbench.train.sweep import sweep as run_sweep
+
+    floats = lambda text: [float(v) for v in text.split(",") if v.strip()]  # noqa: E731
+    run_sweep(model_name, dataset_dir(dataset), lrs=floats(lrs), stds=floats(stds), preset=preset, out_dir=out,
+              results=results, protocol=protocol, train_kwargs={"steps": steps, "batch_size": batch_size},
+              echo=lambda line: click.echo(line, err=True))
 
 
 @main.command()
@@ -235,6 +262,9 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
                    "(minerl: --horizon 500 = 36 context + 464 predicted = minerl@1); another N renames the protocol")
 @click.option("--num-videos", type=int, default=None, help="override the number of test videos (renames the protocol)")
 @click.option("--num-samples", type=int, default=None, help="override samples per video (renames the protocol)")
+@click.option("--reduce", default=None,
+              help="samples -> one value per video: mean, best:<metric> (every metric from the sample best by it), "
+                   "or best-per-metric (the authors' eval: each metric from its own best sample); renames the protocol")
 @click.option("--metrics", default=None, help="comma-separated subset, e.g. ssim,psnr (default: the protocol's)")
 @click.option("--skip-unavailable", is_flag=True, help="record metrics without local weights as unavailable")
 @click.option("--weights-dir", type=click.Path(path_type=Path), default=None, help="folder with LPIPS/I3D weight files")
@@ -248,7 +278,7 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
 def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, horizon, num_videos, num_samples,
-                     metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, replace, seed, device):
+                     reduce, metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, replace, seed, device):
     """Open-loop predictions -> SSIM/PSNR/LPIPS/FVD -> a results file. Resumable; shards under torchrun.
 
     \b
@@ -263,7 +293,7 @@ def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, 
     checkpoint, data = resolve_target(model, checkpoint, predictions, dataset_dir(dataset) if dataset else None)
     results = evaluate(
         data, model=model, preset=preset, checkpoint=checkpoint, predictions=predictions,
-        protocol=protocol, last_frame=horizon, num_videos=num_videos, num_samples=num_samples,
+        protocol=protocol, last_frame=horizon, num_videos=num_videos, num_samples=num_samples, reduce=reduce,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
         skip_unavailable=skip_unavailable, weights_dir=weights_dir, batch_size=batch_size, out=out,
         results_dir=Path("leaderboard") / "results", run_dir=run_dir, replace=replace, seed=seed, device=device,
@@ -304,23 +334,6 @@ def leaderboard(results_dir, protocols, fmt, out, with_paper, rank_paper, conven
     for warning in tables[0].warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"wrote {len(written)} files to {out}/ (open {out / 'index.html'})", err=True)
-
-
-@main.command("compare")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
-@click.option("--resamples", type=int, default=1000, show_default=True, help="bootstrap replicates (frame metrics)")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the bootstrap draws")
-def compare_command(files, fmt, resamples, seed):
-    """Is a difference real? Paired bootstrap over the same test videos, every model against the first file.
-
-    \b
-    vidbench compare results/cwvae-mmnist@1.json results/rssm-mmnist@1.json
-    Files of several training seeds of one model (run names ending in -seed<N>) are pooled into one model."""
-    from vidbench.report import compare as comparison
-
-    results, rows = comparison.compare_files(files, seed=seed, resamples=resamples)
-    click.echo(comparison.to_markdown(results, rows) if fmt == "md" else comparison.to_csv(rows), nl=False)
 
 
 @main.group()

@@ -14,11 +14,18 @@ from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 
 
-class TrainWindows(torch.utils.data.Dataset):
-    """One random window of `length` frames per sequence per epoch.
+def window_starts(video_length: int, length: int) -> range:
+    """First frames of the non-overlapping windows of `length` frames the authors' loader cuts from a video:
+    from frame 0, the last partial window dropped (500 frames -> 5 windows of 100, 300 -> 3, 100 -> 1)."""
+    return range(0, video_length - length + 1, length)
 
-    The window start is drawn from a generator seeded by (seed, epoch, index), so the data order is the
-    same whatever the number of workers or processes; call set_epoch() each epoch.
+
+class TrainWindows(torch.utils.data.Dataset):
+    """Every non-overlapping window of `length` frames of every training sequence, from frame 0 (the last
+    partial one dropped): one epoch is one pass over them, as in the authors' loader (data_loader.py
+    `_process_seq`: reshape each video to [L // length, length, ...], then repeat per epoch). Item i is
+    window `starts[i]` of sequence `indices[i]`; the order of items within an epoch is the trainer's
+    (seeded by seed and epoch). set_epoch() is kept for callers; the windows are the same every epoch.
     """
 
     def __init__(self, split: PreparedSplit, length: int = 100, seed: int = 0):
@@ -26,7 +33,9 @@ class TrainWindows(torch.utils.data.Dataset):
         self.length = length
         self.seed = seed
         self.epoch = 0
-        self.indices = [i for i in range(len(split)) if split.length(i) >= length]
+        pairs = [(i, s) for i in range(len(split)) for s in window_starts(split.length(i), length)]
+        self.indices = [i for i, _ in pairs]
+        self.starts = [s for _, s in pairs]
         if not self.indices:
             raise VidbenchError(
                 f"{split.root}: no {split.split} sequence has {length} frames (longest: "
@@ -40,15 +49,14 @@ class TrainWindows(torch.utils.data.Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        index = self.indices[i]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        start = int(rng.integers(0, self.split.length(index) - self.length + 1))
+        index, start = self.indices[i], self.starts[i]
         return torch.from_numpy(np.array(self.split.sequence(index)[start : start + self.length]))
 
 
 class TestSequences(torch.utils.data.Dataset):
-    """The first `num_videos` sequences in file order (the authors' eval takes the first 100), each cut to
-    its first `length` frames when given."""
+    """The first `num_videos` sequences in file order, each cut to its first `length` frames when given.
+    The authors' eval also takes "the first 100", but in TFDS's order (its builder's hashed example keys),
+    which vidbench cannot reproduce: the same count, not the same videos (vidbench.evaluate.protocols)."""
 
     __test__ = False  # not a pytest test class despite the name
 

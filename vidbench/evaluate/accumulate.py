@@ -12,6 +12,8 @@ import torch
 
 from vidbench.errors import VidbenchError
 
+REDUCTIONS = ("mean", "best:<metric>", "best-per-metric")
+BEST_PER_METRIC = "best-per-metric"
 BOOTSTRAP_INDEX_BUDGET = 1 << 22  # resample indices drawn at once: bounded memory for large video sets
 
 
@@ -49,14 +51,25 @@ def reduce_samples(values: dict[str, np.ndarray], reduce: str, higher_is_better:
     """Per-sample values {metric: [V,S,T]} -> per-video values {metric: [V,T]} as a protocol says.
 
     "mean": every metric averaged over samples (mean-of-N).
-    "best:<m>": per video, the sample with the best mean-over-time <m> (authors' eval keeps the best of N
-    by mean SSIM); every metric is then read from that same sample. Returns the chosen sample per video
-    (None for "mean") so FVD can use the same samples.
+    "best:<m>": per video, the sample with the best mean-over-time <m>; every metric is then read from that
+    same sample (one sample per video: the SVG/SRVP way, and what FVD can use).
+    "best-per-metric": per video and per metric, the sample with that metric's best mean over time, each in
+    its own direction: the authors' eval (eval.py keeps the best sample by mean SSIM and, separately, by mean
+    PSNR), so SSIM and PSNR may come from different samples.
+    Returns the chosen sample per video for "best:<m>" (FVD uses the same samples), else None (FVD then
+    uses every sample).
     """
     if reduce == "mean":
         return {name: v.mean(axis=1) for name, v in values.items()}, None
+    if reduce == BEST_PER_METRIC:
+        out = {}
+        for name, v in values.items():
+            score = v.mean(axis=2)  # [V,S]
+            chosen = score.argmax(axis=1) if higher_is_better.get(name, True) else score.argmin(axis=1)
+            out[name] = v[np.arange(len(chosen)), chosen]
+        return out, None
     if not reduce.startswith("best:"):
-        raise VidbenchError(f"protocol reduce {reduce!r}: use 'mean' or 'best:<metric>'")
+        raise VidbenchError(f"protocol reduce {reduce!r}: use 'mean', 'best:<metric>' or '{BEST_PER_METRIC}'")
     key = reduce.split(":", 1)[1]
     if key not in values:
         raise VidbenchError(f"protocol reduce {reduce!r}: metric {key!r} is not computed (have {', '.join(values)})")

@@ -18,7 +18,8 @@ BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 
 
-def assemble_results(acc, protocol, identity, split, names, metric_set, seed, batch_size, device, world) -> dict:
+def assemble_results(acc, protocol, identity, split, names, metric_set, seed, batch_size, device, world,
+                     fvd_dropped=None) -> dict:
     per_timestep, summary, ci, videos = {}, {}, {}, {}
     for m in acc.frame_metrics:
         per_video = np.array([acc.per_video[m][i] for i in sorted(acc.per_video[m])])
@@ -43,6 +44,7 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "metrics": names,
         "higher_is_better": metric_set.higher_is_better,  # per output: the readout's two go opposite ways
         "summary": summary,
+        "chance": metric_set.chance,  # per output, where the metric states one (readout)
         "ci": ci,
         "ci_method": {"kind": "percentile bootstrap over videos of the summary mean", "resamples": BOOTSTRAP_RESAMPLES,
                       "level": CI_LEVEL, "seed": seed},
@@ -50,6 +52,7 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "per_video": videos,  # mean over time per test video (file order): for CIs and paired comparisons
         "fvd": fvd,
         "fvd_prefixes": list(acc.prefixes) if acc.fvd is not None else [],
+        "fvd_prefixes_dropped": {str(k): v for k, v in (fvd_dropped or {}).items()},  # length -> why
         "unavailable": metric_set.unavailable,
         "metric_weights": metric_set.weights,
         "num_videos": protocol.num_videos,
@@ -58,7 +61,8 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "batch_size": batch_size,
         "conventions": {"frames": "scored as uint8 (the cached predictions), /255 to [0,1]",
                         "std": "population std over videos (ddof 0)",
-                        "fvd_samples": "every sample" if protocol.reduce == "mean" else "the best sample per video"},
+                        "fvd_samples": "the best sample per video" if protocol.reduce.startswith("best:")
+                        else "every sample"},
         "environment": {"vidbench_version": __version__, "torch_version": torch.__version__,
                         "git_commit": _git_commit()},
         # Compute seconds summed over the cached batches: a rerun that recomputes nothing reports the same.
@@ -93,6 +97,8 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(f"  warning: {warning}")
     for m, why in results["unavailable"].items():
         lines.append(f"  {m:{width}} unavailable: {why}")
+    for length, why in (results.get("fvd_prefixes_dropped") or {}).items():
+        lines.append(f"  warning: FVD prefix {length} dropped: {why}")
     return lines
 
 

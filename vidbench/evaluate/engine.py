@@ -45,7 +45,7 @@ from vidbench.fileio import atomic_write_json
 
 
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
-             horizon=None, last_frame=None, num_videos=None, num_samples=None, metrics=None, skip_unavailable=False,
+             horizon=None, last_frame=None, num_videos=None, num_samples=None, reduce=None, metrics=None, skip_unavailable=False,
              weights_dir=None, batch_size=8, out=None, results_dir=None, run_dir=None, replace=False, seed=0,
              device=None, progress=None, echo=None, feature_cache=None) -> dict:
     """Evaluate a model (name + optional checkpoint, or a VideoModel) or a predictions file on a protocol.
@@ -61,7 +61,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     try:
         device = pick_device(device, world)
         split = PreparedSplit(dataset, "test")
-        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, last_frame)
+        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, reduce, last_frame)
         TestSequences(split, protocol.num_videos, protocol.length)  # every scored video long enough
         names = resolve_metrics(protocol, metrics)
         if batch_size < 1:
@@ -79,10 +79,15 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         on_rank0_then_share(lambda: (_check_out(out, protocol, source.identity, replace), folder.claim(replace)))
 
         frame_metrics = metric_set.per_frame
-        prefixes = fvd_prefixes(protocol) if metric_set.i3d is not None else ()
+        prefixes, dropped = fvd_prefixes(protocol) if metric_set.i3d is not None else ((), {})
         if metric_set.i3d is not None and not prefixes:
             metric_set.unavailable["fvd"] = "every FVD clip of this protocol is too short for I3D"
             metric_set.i3d = None
+        if dropped and rank == 0:
+            import warnings
+
+            for length, why in dropped.items():
+                warnings.warn(f"{protocol.name}: FVD prefix {length} dropped: {why}", stacklevel=2)
         acc = Accumulators(protocol, frame_metrics, prefixes, metric_set.i3d is not None, metric_set.higher_is_better)
         if metric_set.i3d is not None:
             metric_set.gt_features = GroundTruthFeatures(split, metric_set.weights["fvd"], feature_cache)
@@ -102,7 +107,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         raise_if_any_rank_failed(error)
         acc.reduce()
         results = assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
-                                   device, world)
+                                   device, world, dropped)
         results = _plain(add_fvd_statistics(results, acc, seed, out))
         if rank == 0:
             write_features(acc, out)

@@ -43,7 +43,7 @@ def default_root() -> Path:
 class GroundTruthFeatures:
     def __init__(self, split, i3d_weights: dict, root=None):
         key = {"dataset": split.dataset, "test_data_sha256": split.info["data_sha256"],
-               "i3d": {k: i3d_weights.get(k) for k in ("file", "git_blob_sha1", "kind")},
+               "i3d": dict(i3d_weights),  # file, git blob id, kind and, where recorded, resize and bn_eps
                "preprocessing": PREPROCESSING_VERSION}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
         self.folder = Path(root if root is not None else default_root()) / f"{split.dataset}-{digest}"

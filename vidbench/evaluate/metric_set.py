@@ -77,6 +77,9 @@ class MetricSet:
         self.per_frame = [out for name in names if name in self.frame or name in self.metadata
                           for out in metric_outputs(name)]
         self.higher_is_better = {out: better for name in names for out, better in higher_is_better(name).items()}
+        # Chance level per output where the registry states one (readout): the leaderboard prints it.
+        self.chance = {out: float(v) for name in names if name in self.metadata or name in self.frame
+                       for out, v in METRICS.info(name).get("chance", {}).items()}
 
 
 def _check_metadata(name: str, split) -> None:

@@ -15,7 +15,7 @@ from vidbench.registry import PROTOCOLS
 
 def doubling_prefixes(horizon: int, start: int = 16) -> tuple[int, ...]:
     """16, 32, 64 ... and the full horizon: the growing sub-sequences of the paper's FVD curves.
-    Each is at least 10 frames: I3D fails on shorter clips."""
+    Each is at least 16 frames: I3D takes no clip under 9 (vidbench.metrics.fvd.MIN_FRAMES)."""
     lengths, n = [], start
     while n < horizon:
         lengths.append(n)
@@ -29,9 +29,11 @@ class Protocol:
     dataset: str                   # prepared dataset it reads (its test split)
     context: int                   # ground-truth frames given to the model
     horizon: int                   # frames predicted open-loop after the context
-    num_videos: int                # the first N test videos in file order
+    num_videos: int                # the first N test videos in file order (see below: not the authors' TFDS order)
     num_samples: int = 1           # samples per video
-    reduce: str = "mean"           # "mean" over samples, or "best:<metric>" (best sample by mean-over-time metric)
+    reduce: str = "mean"           # "mean" over samples, "best:<metric>" (one best sample by mean-over-time metric,
+    #                                every metric read from it) or "best-per-metric" (the authors' eval: each metric
+    #                                from its own best sample); vidbench.evaluate.accumulate.reduce_samples
     metrics: tuple[str, ...] = ("ssim", "ssim_cwvae", "psnr", "psnr_cwvae", "lpips", "fvd")
     fvd_prefixes: tuple[int, ...] = ()
     fvd_include_context: bool = False   # TECO-style pasting of the ground-truth context into both sets
@@ -56,6 +58,9 @@ def register(protocol: Protocol) -> Protocol:
 
 
 # The authors' eval: 36 context frames (one step of the top level), the first 100 test videos, 1 sample.
+# "First 100" in the authors' eval means TFDS's order: tfds.load(shuffle_files=False) reads the records in the
+# order its builder wrote them, which follows TFDS's hashing of the example keys (file paths), not the file
+# names. vidbench cannot reproduce that order without TFDS; it takes the first 100 in file (name) order.
 register(Protocol("mmnist@1", "mmnist", 36, 964, 100, note="authors' eval: 1000-frame test videos"))
 register(Protocol("minerl@1", "minerl", 36, 464, 100, note="authors' eval: 500-frame test videos"))
 register(Protocol("mazes@1", "mazes", 36, 264, 100, note="authors' eval: 300-frame test videos"))
@@ -79,7 +84,8 @@ def default_protocol(dataset: str) -> Protocol:
     return get_protocol(f"{dataset}@1")
 
 
-def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None, num_samples=None, last_frame=None):
+def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None, num_samples=None, reduce=None,
+                     last_frame=None):
     """The named protocol (default `<dataset>@1`); overrides make a new name that says what changed,
     so a modified protocol is never compared with the published one.
 
@@ -96,10 +102,14 @@ def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None,
             raise VidbenchError(f"--horizon {last_frame}: counts frames from the first, so it must exceed the "
                                 f"{p.context} context frames of {p.name}")
         horizon = last_frame - p.context
-    changes = {k: v for k, v in (("horizon", horizon), ("num_videos", num_videos), ("num_samples", num_samples))
+    changes = {k: v for k, v in (("horizon", horizon), ("num_videos", num_videos), ("num_samples", num_samples),
+                                  ("reduce", reduce))
                if v is not None and v != getattr(p, k)}
+    if "reduce" in changes and not (changes["reduce"] in ("mean", "best-per-metric")
+                                    or changes["reduce"].startswith("best:")):
+        raise VidbenchError(f"--reduce {changes['reduce']!r}: use mean, best:<metric> or best-per-metric")
     for key, value in changes.items():
-        if value < 1:
+        if key != "reduce" and value < 1:
             raise VidbenchError(f"--{key.replace('_', '-')} must be at least 1, got {value}")
     if not changes:
         return p

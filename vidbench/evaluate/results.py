@@ -32,6 +32,7 @@ class Result:
     num_videos: int | None = None
     context: int | None = None
     horizon: int | None = None
+    chance: dict[str, float] = field(default_factory=dict)       # metric output -> its chance level, if stated
     raw: dict = field(default_factory=dict)
 
     def value(self, metric: str) -> float | None:
@@ -92,7 +93,8 @@ def read_result(path) -> Result:
         model=str(label), family=str(model["name"]), config=config, summary=summary, ci=ci,
         per_timestep=per_timestep, fvd=fvd, unavailable=unavailable,
         num_videos=_int(data.get("num_videos", protocol.get("num_videos"))),
-        context=_int(protocol.get("context")), horizon=_int(protocol.get("horizon")), raw=data,
+        context=_int(protocol.get("context")), horizon=_int(protocol.get("horizon")),
+        chance=_scalars(data.get("chance")), raw=data,
     )
 
 

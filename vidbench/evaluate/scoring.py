@@ -21,7 +21,8 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
     record = folder.load(b)
     missing = [m for m in metric_set.frame if f"metric_{m}" not in record]
     missing_metadata = [name for name in metric_set.metadata
-                        if any(f"metric_{out}" not in record for out in metric_outputs(name))]
+                        if any(f"metric_{out}" not in record for out in metric_outputs(name))
+                        or str(record.get(f"definition_{name}", "1")) != _definition(name)]
     need_fvd = metric_set.i3d is not None and "fvd_real" not in record
     if not missing and not missing_metadata and not need_fvd:
         return record
@@ -40,6 +41,7 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
         values = metric_set.metadata[name](predictions, split, videos, protocol.context)
         for out in metric_outputs(name):
             record[f"metric_{out}"] = _metadata_values(name, out, values, predictions.shape[:3])
+        record[f"definition_{name}"] = np.str_(_definition(name))
     if need_fvd:
         _, chosen = reduce_samples({m: record[f"metric_{m}"] for m in metric_set.per_frame}, protocol.reduce, hib)
         record["fvd_real"], record["fvd_fake"] = _fvd_features(metric_set.i3d, videos, predictions, chosen, split,
@@ -50,6 +52,14 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
     return record
 
 
+def _definition(name) -> str:
+    """The registry's `definition` of a metadata metric ("1" if none): values cached under another definition
+    (the readout's first design) are recomputed, never mixed in."""
+    from vidbench.registry import METRICS
+
+    return str(METRICS.info(name).get("definition", "1"))
+
+
 def _metadata_values(name, out, values: dict, shape) -> np.ndarray:
     """One output of a metadata metric as float64 [V,S,T], like every cached frame metric."""
     if out not in values or np.shape(values[out]) != tuple(shape):
@@ -58,12 +68,22 @@ def _metadata_values(name, out, values: dict, shape) -> np.ndarray:
     return np.asarray(values[out], dtype=np.float64)
 
 
-def fvd_prefixes(protocol) -> tuple[int, ...]:
-    """The protocol's prefix lengths whose clips I3D can take (REFERENCE.md 2: not under ~10 frames)."""
+def fvd_prefixes(protocol) -> tuple[tuple[int, ...], dict[int, str]]:
+    """The protocol's prefix lengths whose clips I3D can take, and {dropped length: why} for the others (longer
+    than the horizon, or clips under the network's minimum, vidbench.metrics.fvd.MIN_FRAMES): the engine warns
+    and the results file lists them, so no prefix disappears silently."""
     from vidbench.metrics.fvd import MIN_FRAMES
 
     lead = protocol.context if protocol.fvd_include_context else 0
-    return tuple(p for p in protocol.fvd_prefixes if p <= protocol.horizon and p + lead >= MIN_FRAMES)
+    kept, dropped = [], {}
+    for p in protocol.fvd_prefixes:
+        if p > protocol.horizon:
+            dropped[p] = f"longer than the horizon ({protocol.horizon} frames)"
+        elif p + lead < MIN_FRAMES:
+            dropped[p] = f"a {p + lead}-frame clip is under the {MIN_FRAMES} frames I3D takes"
+        else:
+            kept.append(p)
+    return tuple(kept), dropped
 
 
 def _frame_values(videos, predictions, split, context, fns, device) -> dict[str, np.ndarray]:

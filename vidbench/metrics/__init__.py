@@ -24,4 +24,12 @@ METRICS.add("lpips", "vidbench.metrics.lpips_metric:LPIPS", kind="network", high
 METRICS.add("fvd", "vidbench.metrics.fvd:I3DFeatures", kind="video", higher_is_better=False,
             about="FVD: Kinetics-400 I3D logits of videos resized (TF1 bilinear) to 224, Frechet distance in float64",
             weights=("i3d_torchscript.pt", "i3d_pretrained_400.pt", "rgb_imagenet.pt"))
-METRICS.add("readout", "vidbench.metrics.readout:frame_values", kind="metadata", outputs=("readout_accuracy", "readout_position_error"), higher_is_better={"readout_accuracy": True, "readout_position_error": False}, needs_metadata=("positions", "labels"), about="Moving MNIST readout: digit-identity accuracy and position error (px) at the recorded digit positions; a digit CNN trained on the train digit pool")
+# Chance levels: vidbench.metrics.readout.CHANCE (a test keeps them equal; here without importing torch).
+# definition: bumped when the readout changes meaning, so cached per-batch values of another one are recomputed.
+METRICS.add("readout", "vidbench.metrics.readout:frame_values", kind="metadata",
+            outputs=("readout_accuracy", "readout_position_error"),
+            higher_is_better={"readout_accuracy": True, "readout_position_error": False},
+            definition="2-tracked", chance={"readout_accuracy": 0.1, "readout_position_error": 5.4}, needs_metadata=("positions", "labels"),
+            about="Moving MNIST readout: fraction of (frame, digit) pairs tracked (found within 6 px of the recorded "
+                  "place and classified as the true digit by a CNN trained on the train digit pool), and position "
+                  "error (px) with untracked digits counted as 6 px")

@@ -16,8 +16,10 @@ Public API:
 Conventions (REFERENCE.md section 2): the reference FVD (TF Hub i3d-kinetics-400/1) resizes frames to 224x224 with
 TF1's resize_bilinear (align_corners=False and no half-pixel offset: source = destination * in/out, clamped at the
 last pixel), scales to [-1, 1], and takes the 400-d logits (averaged over time) as features; statistics and the
-distance are float64. Weights: without `weights`, the first of i3d_torchscript.pt (StyleGAN-V's export, which
-resizes internally and matches TF to ~1e-6 FVD) and i3d_pretrained_400.pt (VideoGPT/TATS) found by
+distance are float64. Every weight file sees the same input: vidbench's TF1 resize to 224x224, then [-1, 1]. The
+TorchScript export is called with rescale=False and resize=False: its own resize (trilinear, half-pixel) is not TF1's,
+and its author claims TF equivalence only for inputs already at 224x224. Weights: without `weights`, the first of
+i3d_torchscript.pt (StyleGAN-V's export) and i3d_pretrained_400.pt (VideoGPT/TATS) found by
 vidbench.metrics.weights; rgb_imagenet.pt (ImageNet-inflated, a different network) only when named. The results
 file should record `.weights`: FVDs from different weight files are not comparable.
 
@@ -36,7 +38,9 @@ from vidbench.metrics import i3d as i3d_net
 from vidbench.metrics import weights as weight_files
 from vidbench.metrics.frame import full_precision_matmul
 
-MIN_FRAMES = 10  # REFERENCE.md: clips under ~10 frames fail in I3D (the network itself needs >= 9)
+# The shortest clip the network takes (InceptionI3d.MIN_FRAMES = 9: ceil(T / 8) >= 2 time steps reach the final
+# 2-frame average pool; tests/test_fvd.py runs 9 and 8 frames). REFERENCE.md's "~10" is the field's rule of thumb.
+MIN_FRAMES = i3d_net.InceptionI3d.MIN_FRAMES
 FEATURE_DIM = 400
 DEFAULT_WEIGHTS = ("i3d_torchscript.pt", "i3d_pretrained_400.pt")
 # Channels-last 3D convolutions on CPU: about 1.3-1.4x the throughput of the default layout in issue 14's
@@ -85,7 +89,9 @@ class I3DFeatures:
         else:
             self.kind = "state_dict"
             self.model = i3d_net.load_state_dict_i3d(path, self.device, bn_eps=bn_eps).to(memory_format=self.layout)
-        self.weights = {**weight_files.describe(path), "kind": self.kind}
+        self.weights = {**weight_files.describe(path), "kind": self.kind, "resize": "tf1_bilinear"}
+        if self.kind == "state_dict":
+            self.weights["bn_eps"] = next(m.eps for m in self.model.modules() if isinstance(m, torch.nn.BatchNorm3d))
 
     @classmethod
     def random_for_speed_test(cls, device="cpu", frames_per_batch: int = 256) -> I3DFeatures:
@@ -111,12 +117,11 @@ class I3DFeatures:
         video = video.to(self.device).float().clamp(0, 1)
         if video.shape[2] == 1:
             video = video.expand(-1, -1, 3, -1, -1)
+        x = (tf1_resize_bilinear(video) * 2 - 1).permute(0, 2, 1, 3, 4)  # [B,3,T,224,224] in [-1,1]
         if self.kind == "torchscript":
-            # StyleGAN-V's calling convention: uint8 [B,3,T,H,W]; the module rescales and resizes itself.
-            x = (video * 255).round().to(torch.uint8).permute(0, 2, 1, 3, 4).contiguous()
-            return self.model(x, rescale=True, resize=True, return_features=True)
-        x = tf1_resize_bilinear(video) * 2 - 1  # [B,T,3,224,224] in [-1,1]
-        return self.model(x.permute(0, 2, 1, 3, 4).contiguous(memory_format=self.layout))
+            # StyleGAN-V's module, told not to rescale or resize: it gets exactly what the state-dict port gets.
+            return self.model(x.contiguous(), rescale=False, resize=False, return_features=True)
+        return self.model(x.contiguous(memory_format=self.layout))
 
 
 def _layout(device: torch.device):

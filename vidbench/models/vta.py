@@ -35,8 +35,12 @@ Adaptations (vidbench):
   the prior (read at max_seg_len, copy after max_seg_num segments, length winning when both bind) and lets
   the boundary KL push the posterior; here a training window never breaks either limit. Forced steps get the
   same near-deterministic logits (probability 1 - 1e-3) in prior and posterior, so they add no boundary KL.
-- predict(): the context frames drive the forward posterior recurrence, whose last state initialises the
-  upper belief (as the public full_generation); then everything is sampled from the priors. Boundaries are
+- predict(): the last init_size context frames drive the forward posterior recurrence from a zero state,
+  whose last state initialises the upper belief (as the public full_generation); then everything is sampled
+  from the priors. Training warms that recurrence up on exactly init_size frames from zero at the start of
+  every window, so prediction uses the same regime (warming up on all 36 context frames would run the GRU
+  for 7x more steps than it ever saw in training); the earlier context frames are not used. With fewer
+  context frames than init_size, all of them are used. Boundaries are
   sampled from the prior's Bernoulli(softmax(logits)), which is the distribution of the hard Gumbel sample
   used in training at any temperature (the public generation takes the arg max in eval mode). Over long
   horizons the limits apply per block of seq_size predicted frames (the training window's length): the
@@ -322,6 +326,7 @@ class VTA(VideoModel):
     def rollout(self, context: torch.Tensor, horizon: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Open-loop prediction from the priors -> (frames [N, horizon, ...] in [0, 1], reads [N, horizon])."""
         c = self.config
+        context = context[:, -c["init_size"]:] if c["init_size"] > 0 else context[:, -1:]  # training's warm-up
         N, Tc = context.shape[:2]
         enc = self.encoder((context * 2 - 1).flatten(0, 1)).view(N, Tc, -1)
         abs_belief = enc.new_zeros(N, c["feat_size"])

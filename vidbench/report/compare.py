@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
+
+import click
 
 from vidbench.evaluate.paired import Comparison, compare, seed_groups
 from vidbench.evaluate.results import read_result
@@ -60,3 +63,18 @@ def to_csv(rows: list[Comparison]) -> str:
 def _count(results) -> str:
     per_video = results[0].raw.get("per_video") or {}
     return str(len(next(iter(per_video.values())))) if per_video else str(results[0].num_videos)
+
+
+@click.command("compare")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
+@click.option("--resamples", type=int, default=1000, show_default=True, help="bootstrap replicates (frame metrics)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the bootstrap draws")
+def compare_command(files, fmt, resamples, seed):
+    """Is a difference real? Paired bootstrap over the same test videos, every model against the first file.
+
+    \b
+    vidbench compare results/cwvae-mmnist@1.json results/rssm-mmnist@1.json
+    Files of several training seeds of one model (run names ending in -seed<N>) are pooled into one model."""
+    results, rows = compare_files(files, seed=seed, resamples=resamples)
+    click.echo(to_markdown(results, rows) if fmt == "md" else to_csv(rows), nl=False)

@@ -49,15 +49,18 @@ def _figure(path: Path, title: str, caption: str, page_dir: Path) -> str:
 
 
 def _provenance(results: list[Result]) -> str:
-    head = ["model", "family", "protocol", "context", "horizon", "videos", "samples", "checkpoint sha256",
-            "git commit", "device", "eval time (s)", "file"]
+    head = ["model", "family", "protocol", "context", "horizon", "videos", "samples", "parameters",
+            "trained steps", "training (min)", "checkpoint sha256", "git commit", "device", "eval time (s)", "file"]
     rows = []
     for r in sorted(results, key=lambda r: (r.protocol, r.model)):
         raw = r.raw
         model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
         env, run = raw.get("environment") or {}, raw.get("run") or {}
         sha = str(model.get("checkpoint_sha256") or "")[:12]
-        cells = [r.model, r.family, r.protocol, r.context, r.horizon, r.num_videos, raw.get("num_samples"), sha,
+        seconds = model.get("training_seconds")
+        trained = [f"{model['parameters']:,}" if model.get("parameters") is not None else None,
+                   model.get("trained_steps"), None if seconds is None else f"{seconds / 60:.1f}"]
+        cells = [r.model, r.family, r.protocol, r.context, r.horizon, r.num_videos, raw.get("num_samples"), *trained, sha,
                  str(env.get("git_commit") or "")[:10], run.get("device"), run.get("wall_time_s"), r.path.name]
         rows.append("<tr>" + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
     return ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
@@ -92,7 +95,8 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
         '<div class="banner"><b>Measured rows</b> are computed by vidbench from the results files listed below '
         "(whatever models were trained and evaluated here; a short demo protocol or tiny models are not comparable "
         "to the paper). <b>The paper's Table 1</b> holds the numbers printed in "
-        f"{escape(paper.SOURCE)}, shown for reference and never measured here.</div>",
+        f"{escape(paper.SOURCE)}, with the authors' SSIM/PSNR conventions ({paper.CONVENTION}), shown for "
+        "reference and never measured here.</div>",
     ]
     for table in tables:
         notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
@@ -115,7 +119,7 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
         parts += [_figure(p, p.stem, "left: ground truth; right: context then open-loop prediction "
                           "(vidbench sample).", page_dir) for p in samples]
     if results:
-        parts += ["<h2>Protocols</h2>", _protocols(results), "<h2>Provenance of the measured rows</h2>",
+        parts += ["<h2>Protocols</h2>", _protocols(results), "<h2>What each measured row is (model, training, provenance)</h2>",
                   _provenance(results)]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

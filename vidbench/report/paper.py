@@ -46,6 +46,9 @@ TABLE2 = {
     1: {"k": None, "kl": (440.50,)},
 }
 
+# The SSIM/PSNR convention of Table 1 (vidbench.report.table.CONVENTIONS): the authors' eval.
+CONVENTION = "cwvae"
+
 SOURCE = "Saxena, Ba, Hafner: Clockwork Variational Autoencoders (NeurIPS 2021), Table 1 and Table 2"
 
 

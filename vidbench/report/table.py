@@ -91,7 +91,7 @@ class Row:
 
     @property
     def display_label(self) -> str:
-        return f"{self.label} (paper)" if self.source == PAPER else self.label
+        return f"{self.label} (paper, {paper.CONVENTION} convention)" if self.source == PAPER else self.label
 
 
 @dataclass
@@ -101,6 +101,7 @@ class Table:
     convention: str
     rank_paper: bool
     warnings: list[str] = field(default_factory=list)
+    chance: dict[str, float] = field(default_factory=dict)  # column key -> chance level, from the results files
     stat_notes: list[str] = field(default_factory=list)  # what significance.annotate computed, and what not
 
     def protocols(self) -> list[str]:
@@ -177,7 +178,9 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
     for pool in pools:
         rank_and_bold(pool, columns)
     measured.sort(key=lambda r: (r.mean_rank is None, r.mean_rank or 0.0, r.label))
-    return Table(columns, measured + paper_rows, convention, rank_paper, warnings)
+    keys_shown = {c.key for c in columns}
+    chance = {k: v for r in seen.values() for k, v in r.chance.items() if k in keys_shown}
+    return Table(columns, measured + paper_rows, convention, rank_paper, warnings, chance)
 
 
 def rank_and_bold(rows: list[Row], columns: list[Column]) -> None:
@@ -242,8 +245,16 @@ def rules_text(table: Table) -> list[str]:
     if any(r.source == PAPER for r in table.rows):
         how = "ranked together with the measured rows (--rank-paper)" if table.rank_paper else \
             "ranked only among themselves"
-        lines.append(f"Rows marked (paper) are the numbers printed in {paper.SOURCE}, with the authors' eval "
-                     f"conventions, not measured by vidbench; {how}.")
+        lines.append(f"Rows marked (paper, {paper.CONVENTION} convention) are the numbers printed in {paper.SOURCE}, "
+                     f"with the authors' eval conventions, not measured by vidbench; {how}.")
+        if table.convention != paper.CONVENTION:
+            lines.append(f"The paper's SSIM/PSNR were computed with the {paper.CONVENTION} convention, not this "
+                         f"table's {table.convention} one: compare them with --convention {paper.CONVENTION}.")
+    if table.chance:
+        shown = ", ".join(f"{EXTRA_METRICS[k].label} {v:.{EXTRA_METRICS[k].decimals}f}" if k in EXTRA_METRICS
+                          else f"{k} {v:g}" for k, v in table.chance.items())
+        lines.append(f"Chance level: {shown} (readout: a digit on every track, its identity guessed at random; "
+                     f"a prediction that shows nothing reads worse).")
     return lines
 
 

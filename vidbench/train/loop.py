@@ -14,6 +14,9 @@ Run folder (models/<model>-<preset>-<dataset> by default):
                     and at the end; a killed run loses at most the steps since it.
     log.jsonl       one line per step: step, epoch, loss, nll, kl per level, grad_norm, lr, time.
 
+Epoch: the authors' (issue 12): one pass over every non-overlapping --seq-len window of every training video
+(vidbench.data.loader.TrainWindows); the planned step count is printed before the first step.
+
 Determinism: the data order depends only on (seed, epoch): a permutation per epoch, cut into global
 batches; rank r of W takes the r-th slice of each global batch, so the global batch is the same for any
 W. The torch RNG is reseeded from (seed, step, rank) before every step, so a resumed run draws the same
@@ -55,6 +58,25 @@ from vidbench.train.processes import Processes, setup_processes
 from vidbench.train.step import AMP_DTYPES, LossModule, step_function
 
 CONFIG_NAME, LOG_NAME = "config.json", "log.jsonl"
+
+
+def planned_steps(video_lengths, seq_len: int, batch_size: int, epochs: int) -> tuple[int, int, int]:
+    """(windows per epoch, steps per epoch, total steps) of `epochs` epochs, an epoch being one pass over every
+    non-overlapping seq_len window of every video (the authors' epoch), the last partial batch of each epoch
+    dropped. The authors repeat before batching, so their count is ceil(epochs * windows / batch): at most
+    epochs - 1 steps more (minerl: 57,660 vs 57,600)."""
+    from vidbench.data.loader import window_starts
+
+    windows = sum(len(window_starts(n, seq_len)) for n in video_lengths)
+    return windows, windows // batch_size, epochs * (windows // batch_size)
+
+
+def plan_line(steps: int, windows: int, videos: int, seq_len: int, batch_size: int) -> str:
+    """What training is about to do, printed before the first step."""
+    per_epoch = windows // batch_size
+    return (f"planned: {steps:,} steps of {batch_size} windows = {steps / per_epoch:g} epochs x {per_epoch:,} steps; "
+            f"an epoch is every non-overlapping {seq_len}-frame window of the {videos:,} training videos "
+            f"({windows:,} windows)")
 
 
 def epoch_batches(num_items: int, global_batch: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -112,12 +134,14 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
     steps_per_epoch = len(windows) // batch_size
     if steps_per_epoch == 0:
         raise VidbenchError(f"{split.root}: --batch-size {batch_size} is larger than the {len(windows)} training "
-                            f"sequences of {seq_len}+ frames")
+                            f"windows of {seq_len} frames")
     if steps is None:
         epochs = epochs if epochs is not None else model.config.get("epochs", DEFAULT_EPOCHS.get(split.dataset))
         if epochs is None:
             raise VidbenchError(f"no default length for dataset {split.dataset!r}: pass --steps or --epochs")
         steps = epochs * steps_per_epoch
+    if procs.is_main:
+        echo(plan_line(steps, len(windows), len(split), seq_len, batch_size))
     config = {
         "model": model.config,
         "train": {"batch_size": batch_size, "seq_len": seq_len, "seed": seed, "amp": amp,
