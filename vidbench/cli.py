@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from vidbench.errors import VidbenchError
+from vidbench.report.compare import compare_command
 
 USER_FIXABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS,
                        errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG}
@@ -40,14 +41,18 @@ def main():
     """vidbench: long-horizon video prediction benchmarks (Clockwork VAE and baselines)."""
 
 
+main.add_command(compare_command)  # `vidbench compare A.json B.json`: defined beside its tables (report/compare.py)
+
+
 @main.command("ls")
 @click.argument("what", type=click.Choice(["datasets", "models", "metrics", "protocols"]))
 @click.option("--params", is_flag=True, help="models: build every preset and print its trainable parameters")
-def ls_command(what, params):
+@click.option("--verbose", is_flag=True, help="protocols: every convention, and the card saying where it comes from")
+def ls_command(what, params, verbose):
     """List registered datasets, models, metrics or protocols."""
     from vidbench import catalog
 
-    for line in catalog.describe(what, with_params=params):
+    for line in catalog.describe(what, with_params=params, verbose=verbose):
         click.echo(line)
 
 

@@ -87,7 +87,14 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(f"  {m:{width}} {results['summary'][m]:9.4f}   {CI_LEVEL:.0%} CI [{lo:.4f}, {hi:.4f}]")
     if results["fvd"]:
         prefixes = sorted(results["fvd"], key=int)
-        lines.append(f"  {'fvd':{width}} " + "  ".join(f"{k}: {results['fvd'][k]:.1f}" for k in prefixes))
+        ci = results.get("fvd_ci") or {}  # fvd_features.add_fvd_statistics
+        lines.append(f"  {'fvd':{width}} " + "  ".join(
+            f"{k}: {results['fvd'][k]:.1f}" + (f" [{ci[k][0]:.1f}, {ci[k][1]:.1f}]" if k in ci else "") for k in prefixes))
+        size = results.get("fvd_set_size")
+        if size:
+            lines.append(f"  {'':{width}} set size {size['real']} real / {size['generated']} generated videos")
+    for warning in results.get("warnings") or []:
+        lines.append(f"  warning: {warning}")
     for m, why in results["unavailable"].items():
         lines.append(f"  {m:{width}} unavailable: {why}")
     for length, why in (results.get("fvd_prefixes_dropped") or {}).items():

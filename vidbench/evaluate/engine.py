@@ -41,6 +41,8 @@ from vidbench.evaluate.distributed import (
     pick_device,
     raise_if_any_rank_failed,
 )
+from vidbench.evaluate.feature_cache import GroundTruthFeatures, estimate_line
+from vidbench.evaluate.fvd_features import add_fvd_statistics, write_features
 from vidbench.evaluate.metric_set import MetricSet, resolve_metrics
 from vidbench.evaluate.protocols import resolve_protocol
 from vidbench.evaluate.scoring import batch_record, fvd_prefixes
@@ -52,7 +54,7 @@ from vidbench.locking import OutputLock, check_output_file, claim_folder
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
              horizon=None, last_frame=None, num_videos=None, num_samples=None, reduce=None, metrics=None, skip_unavailable=False,
              weights_dir=None, batch_size=8, out=None, results_dir=None, run_dir=None, replace=False, seed=0,
-             device=None, progress=None, echo=None) -> dict:
+             device=None, progress=None, echo=None, feature_cache=None) -> dict:
     """Evaluate a model (name + optional checkpoint, or a VideoModel) or a predictions file on a protocol.
 
     dataset: a prepared dataset folder. Returns the results dict, also written atomically (rank 0) to
@@ -60,6 +62,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     horizon: frames predicted; last_frame: the paper's count from the first frame (see resolve_protocol).
     replace: overwrite an earlier result (and cache) of the same model and protocol from another
     checkpoint of it; results of another model or protocol are never overwritten.
+    feature_cache: folder of the shared ground-truth I3D features (default: feature_cache.default_root()).
     """
     rank, world, started_dist = init_distributed(device)
     locks = ExitStack()
@@ -102,6 +105,11 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             for length, why in dropped.items():
                 warnings.warn(f"{protocol.name}: FVD prefix {length} dropped: {why}", stacklevel=2)
         acc = Accumulators(protocol, frame_metrics, prefixes, metric_set.i3d is not None, metric_set.higher_is_better)
+        if metric_set.i3d is not None:
+            metric_set.gt_features = GroundTruthFeatures(split, metric_set.weights["fvd"], feature_cache)
+            if echo is not None and rank == 0:
+                samples = 1 if protocol.reduce.startswith("best:") else protocol.num_samples
+                echo(estimate_line(protocol, prefixes, protocol.num_videos, samples, metric_set.gt_features, device.type))
 
         num_batches = math.ceil(protocol.num_videos / batch_size)
         mine = range(rank, num_batches, world)
@@ -114,9 +122,11 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             error = str(e)
         raise_if_any_rank_failed(error)
         acc.reduce()
-        results = _plain(assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
-                                  device, world, dropped))
+        results = assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
+                                   device, world, dropped)
+        results = _plain(add_fvd_statistics(results, acc, seed, out))
         if rank == 0:
+            write_features(acc, out)
             atomic_write_json(out, results)
             if echo is not None:
                 echo(f"wrote {out}")

@@ -68,6 +68,13 @@ register(Protocol("kth@1", "kth", 36, 64, 100, note="no KTH eval from the author
 # A short protocol for the offline demo and smoke tests: never comparable to the paper's numbers.
 register(Protocol("mmnist-short@1", "mmnist", 36, 64, 16, note="demo/smoke protocol, not the paper's"))
 
+# Other papers' protocols (cards with sources in protocol_cards.py): Flexible Diffusion Models re-ran CW-VAE
+# on MineRL and GQN Mazes with one FVD over the whole video, the 36 ground-truth context frames included.
+for _dataset, _horizon in (("minerl", 464), ("mazes", 264)):
+    register(Protocol(f"fdm-{_dataset}@1", _dataset, 36, _horizon, 100, metrics=("fvd",), fvd_prefixes=(_horizon,),
+                      fvd_include_context=True,
+                      note=f"Flexible Diffusion Models' FVD: whole {36 + _horizon}-frame video, context pasted in"))
+
 
 def get_protocol(name: str) -> Protocol:
     return PROTOCOLS.get(name)

@@ -82,10 +82,15 @@ def rank_bars(tables, path: Path) -> Path | None:
         pool = sorted(pool, key=lambda r: (r.mean_rank, r.display_label))
         colors = ["0.6" if r.source == PAPER else "tab:blue" for r in pool]
         ax.barh(range(len(pool)), [r.mean_rank for r in pool], color=colors)
+        spread = [(i, r) for i, r in enumerate(pool) if r.rank_ci is not None]  # significance.rank_intervals
+        if spread:
+            ax.errorbar([r.mean_rank for _, r in spread], [i for i, _ in spread], fmt="none", ecolor="black",
+                        capsize=3, xerr=np.array([[r.mean_rank - r.rank_ci[0], r.rank_ci[1] - r.mean_rank]
+                                                  for _, r in spread]).T.clip(0))
         ax.set_yticks(range(len(pool)), [f"{r.display_label} ({r.num_ranked})" for r in pool])
         ax.invert_yaxis()
         ax.set_xlabel("mean rank (lower is better; cells it rests on in brackets)")
-        ax.set_xlim(0, max(r.mean_rank for r in pool) + 0.5)
+        ax.set_xlim(0, max(max(r.mean_rank, (r.rank_ci or (0, 0))[1]) for r in pool) + 0.5)
         sources = {r.source for r in pool}
         ranked = [p for p in table.protocols() if any(c.protocol == p for r in pool for c in r.ranks)]
         where = "; ".join(ranked) if len(ranked) <= 2 else f"{len(ranked)} protocols"
@@ -157,6 +162,11 @@ def fvd_prefixes(results: list[Result], protocol: str, path: Path) -> Figure | N
     for r in sorted(results, key=lambda r: r.model):
         lengths = sorted(r.fvd)
         ax.plot(lengths, [r.fvd[n] for n in lengths], "o-", color=colors[r.model], label=r.model, ms=3)
+        ci = r.raw.get("fvd_ci") or {}  # bootstrap over test videos (evaluate/fvd_features.py)
+        shown = [n for n in lengths if str(n) in ci]
+        if shown:
+            ax.fill_between(shown, [ci[str(n)][0] for n in shown], [ci[str(n)][1] for n in shown],
+                            color=colors[r.model], alpha=0.15, lw=0)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("prefix length (frames predicted)")
     ax.set_ylabel("FVD (lower is better)")
@@ -166,7 +176,8 @@ def fvd_prefixes(results: list[Result], protocol: str, path: Path) -> Figure | N
     fig.tight_layout()
     return Figure(_save(fig, path), f"FVD over growing prefixes ({protocol})",
                   "FVD of the first n predicted frames against the same frames of the test videos (paper: "
-                  "'FVD for growing sub-sequences along the prediction horizon').")
+                  "'FVD for growing sub-sequences along the prediction horizon'); bands: 95% bootstrap "
+                  "intervals over test videos where the results have them.")
 
 
 def abstraction_curves(results: list[Result], protocol: str, path: Path) -> Figure | None:
@@ -242,7 +253,9 @@ def all_figures(tables, results: list[Result], kl_records: list[dict], out: Path
     ranks = rank_bars(tables, out / "ranks.png")
     if ranks:
         figures.append(Figure(ranks, "Mean rank (Figure 5)",
-                              "Mean rank over the SSIM, PSNR, LPIPS and FVD cells of each row (count in brackets)."))
+                              "Mean rank over the SSIM, PSNR, LPIPS and FVD cells of each row (count in brackets); "
+                              "error bars: 95% interval when the test videos are resampled (none for the paper's "
+                              "rows, which have no per-video numbers)."))
     for protocol in sorted({r.protocol for r in results}):
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", protocol)
         for make, name in ((metric_curves, "curves"), (fvd_prefixes, "fvd"), (abstraction_curves, "abstraction")):

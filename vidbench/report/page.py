@@ -99,7 +99,7 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
         "reference and never measured here.</div>",
     ]
     for table in tables:
-        notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
+        notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
         table_id = "paper-table1" if {r.source for r in table.rows} == {PAPER} else "leaderboard"
         parts += [f"<h2>{escape(table_title(table))}</h2>", to_html_table(table, table_id),
                   "<ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"]

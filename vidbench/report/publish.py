@@ -56,12 +56,15 @@ def build_tables(results, *, with_paper: bool = True, rank_paper: bool = False,
                  convention: str = "standard") -> list[Table]:
     """The measured rows in a table of their own protocols, then the paper's Table 1 as a separate table
     (unless --rank-paper asks for both in one table, ranked together)."""
+    from vidbench.report.significance import annotate
+
     if rank_paper:
-        return [build_table(results, with_paper=True, rank_paper=True, convention=convention)]
-    tables = [build_table(results, with_paper=False, convention=convention)]
-    if with_paper:
-        tables.append(build_table([], with_paper=True, convention=convention))
-    return tables
+        tables = [build_table(results, with_paper=True, rank_paper=True, convention=convention)]
+    else:
+        tables = [build_table(results, with_paper=False, convention=convention)]
+        if with_paper:
+            tables.append(build_table([], with_paper=True, convention=convention))
+    return [annotate(t) for t in tables]  # markers "not different from the best" and mean-rank intervals
 
 
 def render_text(fmt: str, tables: list[Table]) -> str:
