@@ -131,4 +131,4 @@ def _read_holder(fd: int) -> str:
 
 def _command() -> str:
     name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    return " ".join(["vidbench" if name == "cli.py" else name, *sys.argv[1:]])[:300]
+    return " ".join(["vidbench" if name in ("cli.py", "__main__.py") else name, *sys.argv[1:]])[:300]
