@@ -148,7 +148,7 @@ def _paths(out, run_dir, identity, protocol, checkpoint, results_dir=None) -> tu
     preset = (identity.get("config") or {}).get("preset")
     label = identity.get("run") or identity["name"] + (f"-{preset}" if preset else "")
     label = re.sub(r"[^A-Za-z0-9._@-]+", "-", label)
-    if run_dir is None and (out is None or results_dir is not None):
+    if run_dir is None and out is None:
         in_run = checkpoint is not None and Path(checkpoint).is_dir()
         run_dir = Path(checkpoint) / f"eval-{slug}" if in_run else Path("runs") / "evals" / f"{label}-{slug}"
     if out is None:
