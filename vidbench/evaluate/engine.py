@@ -37,7 +37,7 @@ from vidbench.evaluate.distributed import (
 )
 from vidbench.evaluate.metric_set import MetricSet, resolve_metrics
 from vidbench.evaluate.protocols import resolve_protocol
-from vidbench.evaluate.scoring import batch_record, fvd_prefixes
+from vidbench.evaluate.scoring import batch_record, frames_scored, fvd_prefixes
 from vidbench.evaluate.sources import open_source
 from vidbench.fileio import atomic_write_json
 
@@ -94,7 +94,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         raise_if_any_rank_failed(error)
         acc.reduce()
         results = _plain(assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
-                                  device, world, dropped))
+                                  device, world, dropped, {m: frames_scored(source, m) for m in metric_set.frame}))
         if rank == 0:
             atomic_write_json(out, results)
         return results
