@@ -1,39 +1,64 @@
 """Sessions: tests (the CI job), demo (the main job on the embedded default), bench, lint.
 
-    nox -s tests      # the whole test suite
-    nox -s demo       # offline Moving MNIST -> tiny models -> evaluate -> leaderboard page
-    nox -s bench      # speed/memory benchmarks in tests/benchmarks/, printed as figures and ratios
+    python3 -m nox -s tests      # the whole test suite
+    python3 -m nox -s demo       # offline Moving MNIST -> small models -> evaluate -> leaderboard page
+    python3 -m nox -s bench      # speed/memory benchmarks in tests/benchmarks/, printed as figures and ratios
+    python3 -m nox -s lint
+
+Every session runs in one shared environment, .nox/vidbench-env: torch alone is several GB, and a copy per
+session would double the disk and the first-run install time. It is made on first use and re-installed
+only when pyproject.toml changes (the install is editable, so code changes need nothing).
 """
+
+import hashlib
+import sys
+from pathlib import Path
 
 import nox
 
-nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests"]
 
+ROOT = Path(__file__).parent
+ENV = ROOT / ".nox" / "vidbench-env"
+STAMP = ENV / "vidbench-installed.sha256"
 
-def install(session, extra="test"):
-    session.install("-e", f".[{extra}]")
+
+def shared_env(session) -> str:
+    """The shared environment's python, installed with vidbench[dev] if pyproject.toml changed since."""
+    python = ENV / "bin" / "python"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if python.exists() and STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return str(python)
+    session.log(f"installing vidbench and its dependencies into {ENV.relative_to(ROOT)} (first run: torch and "
+                "its CUDA libraries are several GB, a few minutes; later runs reuse it)")
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", str(ENV), external=True)
+    session.run(str(python), "-m", "pip", "install", "--upgrade", "pip", external=True, silent=True)
+    session.run(str(python), "-m", "pip", "install", "-e", f"{ROOT}[dev]", external=True)
+    STAMP.write_text(wanted + "\n")
+    return str(python)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def tests(session):
-    install(session)
-    session.run("pytest", "-q", *session.posargs)
+    python = shared_env(session)
+    session.run(python, "-m", "pytest", "-q", *session.posargs, external=True)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def demo(session):
-    install(session)
-    session.run("python", "-m", "vidbench.demo", *session.posargs)
+    python = shared_env(session)
+    session.run(python, "-m", "vidbench.demo", *session.posargs, external=True)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def bench(session):
-    install(session, "dev")
-    session.run("pytest", "-q", "-s", "-o", "python_files=bench_*.py", "-o", "addopts=", "tests/benchmarks", *session.posargs)
+    python = shared_env(session)
+    session.run(python, "-m", "pytest", "-q", "-s", "-o", "python_files=bench_*.py", "-o", "addopts=",
+                "tests/benchmarks", *session.posargs, external=True)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def lint(session):
-    session.install("ruff")
-    session.run("ruff", "check", "vidbench", "tests", "noxfile.py")
+    python = shared_env(session)
+    session.run(python, "-m", "ruff", "check", "vidbench", "tests", "noxfile.py", external=True)

@@ -73,6 +73,16 @@ def tiny_mmnist(tmp_path_factory):
     return root / "mmnist"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory):
+    """$VIDBENCH_FEATURE_CACHE: the shared ground-truth I3D feature cache of `vidbench evaluate` goes to a
+    temporary folder, never to ~/.cache (test doubles' features would sit beside real ones)."""
+    folder = tmp_path_factory.mktemp("gt_features")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDBENCH_FEATURE_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def readout_cache(tmp_path_factory):
     """The session's $VIDBENCH_CACHE folder (see module docstring)."""

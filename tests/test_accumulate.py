@@ -13,6 +13,8 @@ def test_timestep_stats_streamed_in_batches_equal_direct_mean_and_std():
     stats = TimestepStats(7)
     for start in range(0, 11, 4):  # batches of 4, 4, 3 videos
         stats.update(values[start : start + 4])
+    # float64 sums of 11 values ~20 in another order than numpy's: ~1e-16 relative for the mean. The std comes from
+    # E[x^2] - E[x]^2, whose cancellation (mean^2 / var ~ 44) costs ~100x that (measured 2.3e-14 relative).
     np.testing.assert_allclose(stats.mean(), values.mean(0), rtol=1e-13)
     np.testing.assert_allclose(stats.std(), values.std(0), rtol=1e-10)
 
@@ -24,6 +26,8 @@ def test_timestep_stats_of_two_shards_sum_to_the_whole():
     a.update(values[:4]), b.update(values[4:]), whole.update(values)
     for ta, tb in zip(a.tensors(), b.tensors()):
         ta += tb  # what all_reduce(SUM) does across ranks
+    # Row-by-row float64 sums: shard 4 + 5 regroups one addition (measured exact for the mean, 5.5e-16 for the
+    # std); the std's tolerance is the cancellation allowance of the test above.
     np.testing.assert_allclose(a.mean(), whole.mean(), rtol=1e-14)
     np.testing.assert_allclose(a.std(), whole.std(), rtol=1e-10)
 
@@ -84,6 +88,7 @@ def test_bootstrap_is_seeded_and_brackets_the_mean():
     assert low < per_video.mean() < high
     # The percentile interval of the mean is about +-1.96 standard errors for a normal sample.
     se = per_video.std(ddof=1) / np.sqrt(len(per_video))
+    # Statistical: over 300 seeds (data and resampling) this ratio was 0.89-1.10 (sd 0.03; here 0.975).
     assert 0.7 * 3.92 * se < high - low < 1.3 * 3.92 * se
 
 

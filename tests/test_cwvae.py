@@ -58,10 +58,13 @@ def test_config_round_trip_rebuilds_identical_architecture(tiny):
 def test_keras_initialisation(tiny):
     gru = tiny.cells[0].gru
     w = gru.weight_hh  # [3u, u]: orthogonal columns, as Keras' orthogonal recurrent kernel
+    # float32 orthogonal columns, multiplied in float32: ~sqrt(96) ulps off the identity (measured 4.8e-7);
+    # a non-orthogonal (e.g. Glorot) kernel is O(0.1) off.
     assert torch.allclose(w.T @ w, torch.eye(w.shape[1]), atol=1e-5)
     assert all(torch.count_nonzero(b) == 0 for n, b in tiny.named_parameters() if n.endswith("bias") or "bias_" in n)
     dense = tiny.cells[0].post_in.weight
     limit = (6 / sum(dense.shape)) ** 0.5  # glorot uniform
+    # Statistical, not rounding: the max of 32 x 288 uniform draws is below 0.9 * limit with probability 0.9^9216.
     assert dense.abs().max() <= limit and dense.abs().max() > 0.9 * limit
 
 
@@ -71,6 +74,8 @@ def test_fused_heads_keep_the_054_quirk():
     mean, std = nn.Linear(5, 3), nn.Linear(5, 3)
     x = torch.randn(4, 5)
     out = F.linear(x, *fused_heads(mean, std))
+    # One fused float32 GEMM vs two Linear calls (and x + shift added before, not after): a few ulps of O(1)
+    # values (measured 2.4e-7; allclose adds rtol 1e-5). Missing the shift is an O(0.1) change.
     assert torch.allclose(out[:, :3], mean(x), atol=1e-6)
     assert torch.allclose(out[:, 3:], std(x + STD_INPUT_SHIFT), atol=1e-6)
 
@@ -79,6 +84,8 @@ def test_gaussian_kl_matches_torch_distributions():
     m1, m2 = torch.randn(2, 7), torch.randn(2, 7)
     s1, s2 = torch.rand(2, 7) + 0.1, torch.rand(2, 7) + 0.1
     ref = torch.distributions.kl_divergence(torch.distributions.Normal(m1, s1), torch.distributions.Normal(m2, s2))
+    # float32 closed form vs torch.distributions' float32 formula: ulps of KLs up to ~1e3 (allclose's rtol 1e-5
+    # covers those; atol covers KLs near 0). Measured: equal.
     assert torch.allclose(gaussian_kl(m1, s1, m2, s2), ref.sum(-1), atol=1e-5)
 
 
@@ -105,6 +112,7 @@ def test_block_embedding_sums_whole_blocks_and_sees_no_later_frame(tiny):
     later[:, 6:] = torch.rand_like(later[:, 6:])
     a, b = tiny.encode(video), tiny.encode(later)
     assert torch.equal(a[1][:, :3], b[1][:, :3])  # level 1 blocks [0,2) [2,4) [4,6) end before frame 6
+    # "Changed": allclose's defaults only rule out rounding; new frames move the embedding by >= 1e-2 (measured).
     assert not torch.allclose(a[1][:, 3], b[1][:, 3])
     assert torch.equal(a[2][:, :1], b[2][:, :1]) and not torch.allclose(a[2][:, 1], b[2][:, 1])
 
@@ -118,6 +126,7 @@ def test_posterior_never_sees_frames_after_its_block(tiny):
         first_changed = 8 // 2**level
         for key in ("z", "h", "post_mean", "post_std", "prior_mean"):
             assert torch.equal(a[level][key][:, :first_changed], b[level][key][:, :first_changed]), (level, key)
+        # changed: by >= 1e-2 at every level (measured), far outside allclose's default rounding tolerance
         assert not torch.allclose(a[level]["post_mean"][:, first_changed], b[level]["post_mean"][:, first_changed])
 
 
@@ -138,11 +147,14 @@ def test_loss_is_nll_plus_kl_per_frame(tiny):
     video = torch.rand(2, T, 1, 64, 64)
     torch.manual_seed(5)
     logs = tiny.loss(video)
+    # allclose's default rtol 1e-5: a float32 sum of the same four scalars (measured equal).
     assert torch.allclose(logs["loss"], logs["nll"] + logs["kl_l0"] + logs["kl_l1"] + logs["kl_l2"])
     torch.manual_seed(5)
     levels = tiny.observe(video)
     mean = tiny.decode(torch.cat([levels[0]["z"], levels[0]["h"]], -1))
     nll = -torch.distributions.Normal(mean, 1.0).log_prob(video).sum() / 2 / T  # mmnist-style std 1.0
+    # The same float32 terms summed in another order (82k pixels; a whole-tensor sum's order also depends on the
+    # thread count): ~1e-7 relative, measured 1.1e-7. Dropping the normaliser or the / T is a > 10% change.
     assert torch.allclose(logs["nll"], nll, rtol=1e-5)
     assert torch.allclose(logs["kl_l1"], levels[1]["kl"].sum() / 2 / T)
 
@@ -183,7 +195,10 @@ def test_loss_falls_on_moving_mnist():
         loss.backward()
         opt.step()
         losses.append(loss.item() - constant)
-    assert np.mean(losses[-4:]) < 0.85 * losses[0], losses
+    # A learned quantity: the ratio mean(last 4) / first over seeds 0-21 ranged 0.58-0.84 (mean 0.75, sd 0.08;
+    # seed 0: 0.793 on ATen default, AVX2 and AVX512 kernels alike), so the old 0.85 was 0.2 sd above the worst
+    # seed. Without learning (lr 0) it is 0.994-1.003. 0.92 sits between (0.08 from each), 2.2 sd above the mean.
+    assert np.mean(losses[-4:]) < 0.92 * losses[0], losses
 
 
 def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
@@ -191,10 +206,12 @@ def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
 
     for k in (5, 6):
         w, b, x = torch.randn(6, 3, k, k), torch.randn(3), torch.randn(2, 6, 7, 7)
+        # Two float32 algorithms (sub-pixel convs vs oneDNN's deconvolution) summing up to 6 x 3 x 3 products of
+        # N(0, 1) values (outputs up to ~40): a few ulps, measured 7.6e-6 against the 1e-5 + 1e-5 |value| allowed.
         assert torch.allclose(conv_transpose_stride2(x, w, b), F.conv_transpose2d(x, w, b, stride=2), atol=1e-5)
     dec = tiny.decoder
     states = torch.randn(3, dec.dense.in_features)
     x = dec.dense(states)[:, :, None, None]
     for deconv in dec.deconvs:
         x = F.leaky_relu(deconv(x), LEAKY_SLOPE)
-    assert torch.allclose(dec(states), torch.tanh(dec.out(x)), atol=1e-5)
+    assert torch.allclose(dec(states), torch.tanh(dec.out(x)), atol=1e-5)  # as above, tanh-bounded: measured 2e-8

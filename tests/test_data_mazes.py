@@ -52,7 +52,10 @@ def test_tfrecord_source(tfrecord_root, tmp_path):
     video = train.sequence(2)
     for t in (0, 150, 299):
         v = (80 + t) % 200
+        # JPEG of a solid colour (YCbCr rounding), then area resize: measured <= 1 grey level over all 300 frames;
+        # 3 allows another libjpeg build. Swapped channels would be off by >= 48.
         np.testing.assert_allclose(video[t].reshape(-1, 3).mean(0), [128, 255 - v, v], atol=3)
+    # Cameras are stored as float32: rounding of values <= 15 is <= 4.6e-7 (measured).
     np.testing.assert_allclose(np.array(meta[2]["cameras"]).ravel(), (np.arange(1500) + 2) / 100, atol=1e-5)
 
 
@@ -121,7 +124,9 @@ def test_cwvae_zip_and_cli(tmp_path):
     assert verify(out) == []
     test = PreparedSplit(out, "test")
     assert test.sequence(0).shape == (300, 64, 64, 3)
-    assert abs(int(test.sequence(0)[123, 10, 10, 0]) - 123) <= 3  # left half carries the frame index
+    # The left half carries the frame index, through lossy mp4v: measured off by 3 at t = 123 and by up to 4 over
+    # the 300 frames with this OpenCV build, so the old bound 3 had no margin for another encoder build. 8 is 2x.
+    assert abs(int(test.sequence(0)[123, 10, 10, 0]) - 123) <= 8
     assert test.metadata(0)["item"] == "gqn_mazes/test/0.mp4"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["skipped"] == [] and manifest["source"]["kind"] == "cwvae-archive"

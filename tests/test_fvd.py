@@ -23,6 +23,9 @@ def test_resize_matches_tensorflow_golden_values():
     for name in cases:
         x, want = data[f"{name}_input"], data[f"{name}_output"]
         got = fvd.tf1_resize_bilinear(torch.from_numpy(x).permute(0, 3, 1, 2), size=want.shape[1:3])
+        # Both float32, pixels in [0, 1] (ulp <= 6e-8): TF interpolates top + (bottom - top) * dy, ours runs two
+        # GEMMs with float32-rounded weights, so a few ulps apart (measured <= 1.2e-7 on default/AVX2/AVX512
+        # kernels). 5e-7 is ~8 ulps; the wrong pixel-centre convention is off by 0.3 (next test).
         np.testing.assert_allclose(got.permute(0, 2, 3, 1).numpy(), want, atol=5e-7, rtol=0, err_msg=name)
 
 
@@ -31,6 +34,7 @@ def test_resize_differs_from_half_pixel_resize():
     data = np.load(GOLDEN)
     x = torch.from_numpy(data["up_small_input"]).permute(0, 3, 1, 2)
     half_pixel = torch.nn.functional.interpolate(x, size=(11, 13), mode="bilinear", align_corners=False)
+    # Effect size: the half-pixel resize is off by 0.298 on these fixed pixels, far from float32 rounding (1e-7).
     assert np.abs(half_pixel.permute(0, 2, 3, 1).numpy() - data["up_small_output"]).max() > 1e-2
 
 
@@ -76,7 +80,10 @@ def test_state_dict_port_loads_strict_and_gives_the_same_features(tmp_path):
     x = fvd.tf1_resize_bilinear(video) * 2 - 1
     with torch.no_grad():
         want = model(x.permute(0, 2, 1, 3, 4))
-    torch.testing.assert_close(got, want.double())
+    # The same float32 network on the same input, compared in float64: float64's default 1e-7 tolerances are not
+    # what these numbers can promise. Logits are <= 0.14 here; another conv kernel (e.g. another batch shape) moves
+    # them by ~3e-8 (measured), a BatchNorm eps of 1e-3 instead of 1e-5 by 1e-4. atol 1e-6 sits between.
+    torch.testing.assert_close(got, want.double(), atol=1e-6, rtol=0)
 
 
 def test_state_dict_with_wrong_keys_is_refused(tmp_path):
@@ -222,12 +229,17 @@ def test_feature_stats_stream_and_merge_like_numpy():
         fvd.FeatureStats(7).update(feats[33:])
     for stats in (whole, parts):
         mu, cov = stats.mean_cov()
+        # float64 both sides, different summation orders: mean ~10 to ~1e-15 relative. The covariance is
+        # (sum of outer products ~5e3 - n mu mu^T) / (n - 1): cancellation leaves ~1e-13 absolute (measured 6e-14)
+        # on entries that can be near 0, hence the atol. An n vs n - 1 slip is a 2% error.
         np.testing.assert_allclose(mu, feats.mean(0), rtol=1e-12)
         np.testing.assert_allclose(cov, np.cov(feats, rowvar=False), rtol=1e-10, atol=1e-10)
     # The DDP path: summing .tensors() elementwise equals merging.
     a, b = fvd.FeatureStats().update(feats[:20]), fvd.FeatureStats().update(feats[20:])
     summed = fvd.FeatureStats.from_tensors(*[x + y for x, y in zip(a.tensors(), b.tensors())])
-    np.testing.assert_allclose(summed.mean_cov()[1], whole.mean_cov()[1], rtol=1e-12)
+    # Same cancellation as above, so near-zero covariance entries need an atol: rtol alone measured 5.5e-13 of
+    # the 1e-12 allowed (the dgemm's summation order is kernel-dependent).
+    np.testing.assert_allclose(summed.mean_cov()[1], whole.mean_cov()[1], rtol=1e-12, atol=1e-10)
     assert float(summed.count) == 50
 
 
@@ -243,6 +255,7 @@ def test_identical_gaussians_give_zero():
     rng = np.random.default_rng(1)
     a = rng.normal(size=(30, 12))
     mu, cov = a.mean(0), np.cov(a, rowvar=False)
+    # float64; rounding leaves +-1e-13 here (the distance is clamped at 0: measured exactly 0 on every BLAS tried).
     assert fvd.frechet_distance(mu, cov, mu, cov) == pytest.approx(0, abs=1e-9)
 
 
@@ -251,6 +264,7 @@ def test_diagonal_covariances_closed_form():
     mu1, mu2 = rng.normal(size=5), rng.normal(size=5)
     a, b = rng.uniform(0.1, 3, size=5), rng.uniform(0.1, 3, size=5)
     want = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    # float64 eigen-decompositions of diagonal matrices: ~1e-15 relative (measured exact); 1e-10 allows any LAPACK.
     assert fvd.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(want, rel=1e-10)
 
 
@@ -259,6 +273,8 @@ def test_matches_scipy_sqrtm_on_well_conditioned_covariances():
     x, y = rng.normal(size=(200, 6)), rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
     mu1, c1, mu2, c2 = x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
     ref = ((mu1 - mu2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * np.trace(scipy.linalg.sqrtm(c1 @ c2).real)
+    # Two float64 algorithms (eigh of s c2 s vs scipy's Schur sqrtm of c1 c2): measured 9e-16 relative with
+    # OpenBLAS Haswell/SkylakeX/Nehalem/Prescott/Sandybridge/Zen kernels; 1e-8 covers a worse-conditioned LAPACK.
     assert fvd.frechet_distance(mu1, c1, mu2, c2) == pytest.approx(ref, rel=1e-8)
 
 
@@ -270,6 +286,9 @@ def test_rank_deficient_covariances_stay_finite_and_non_negative():
         b = fvd.FeatureStats().update(rng.normal(size=(n, 40)) * 2)
         value = fvd.fvd_from_stats(a, b)
         assert np.isfinite(value) and value > 0
+        # Rank-deficient: square roots of +-1e-15 rounding eigenvalues can add ~3e-8 each to tr sqrt, which only
+        # pushes the value below 0, where it is clamped (measured exactly 0 over 600 random sets, 6 BLAS kernels).
         assert fvd.fvd_from_stats(a, a) == pytest.approx(0, abs=1e-8)
     tiny = np.diag([1e-30] * 3 + [1.0])
+    # Traces of 1 + 3e-30, minus 2 sqrt(eigenvalues ~1, 1e-60): exact in float64 (measured 0).
     assert fvd.frechet_distance(np.zeros(4), tiny, np.zeros(4), tiny) == pytest.approx(0, abs=1e-12)

@@ -92,7 +92,7 @@ def test_ties_missing_cells_and_lower_is_better(toy):
     # alpha has no PSNR: not ranked there, and it does not push the others down.
     assert ("alpha", "PSNR") not in ranks and ranks[("gamma", "PSNR")] == 1 and ranks[("beta", "PSNR")] == 2
     mean = {r.label: (r.mean_rank, r.num_ranked) for r in table.rows}
-    assert mean == {"alpha": (1.5, 2), "beta": (2.0, 3), "gamma": (pytest.approx(5 / 3), 3)}
+    assert mean == {"alpha": (1.5, 2), "beta": (2.0, 3), "gamma": (pytest.approx(5 / 3), 3)}  # (1+1+3)/3: float64
     assert [r.label for r in table.rows] == ["alpha", "gamma", "beta"]  # sorted by mean rank
     # Bold: SSIM tie both bold (0.70 is more than 5% below 0.80); PSNR 20.0 is within 5% of 21.0;
     # LPIPS best 0.10, and 0.20 is not within 5% of it.

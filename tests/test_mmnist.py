@@ -20,8 +20,8 @@ def test_trajectories_stay_inside_and_keep_speed():
         positions, velocities = mmnist.trajectory(rng, 300)
         assert positions.min() >= 0 and positions.max() <= mmnist.MAX_POS
         speed = np.linalg.norm(velocities, axis=1)
-        assert speed.min() >= 2.0 - 1e-9 and speed.max() <= 6.0 + 1e-9
-        np.testing.assert_allclose(speed, speed[0])  # reflection never changes the speed
+        assert speed.min() >= 2.0 - 1e-9 and speed.max() <= 6.0 + 1e-9  # float64 norm rounding is ~1e-15
+        np.testing.assert_allclose(speed, speed[0])  # reflection never changes the speed (sign flips: exact)
 
 
 def test_bounce_reverses_only_the_component_that_hit_the_edge():
@@ -152,7 +152,8 @@ def test_authors_archive_is_ingested(tmp_path):
     test = PreparedSplit(tmp_path / "out", "test")
     decoded = test.sequence(0)
     assert decoded.shape == (1000, 64, 64, 1)
-    assert np.abs(decoded.astype(int) - _gray_video(1000, 0)).mean() < 8  # mp4 is lossy, but close
+    # mp4v is lossy: measured mean error 0.085 grey levels; a wrong or shifted frame is ~50 (800 pixels x 255).
+    assert np.abs(decoded.astype(int) - _gray_video(1000, 0)).mean() < 8
     assert test.metadata(0)["item"] == "moving_mnist/test-seq1000/0.mp4"
 
 

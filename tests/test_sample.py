@@ -44,7 +44,9 @@ def test_panel_is_truth_then_context_and_the_models_prediction(tiny_run, tiny_mm
         assert image.n_frames == CONTEXT + HORIZON
         image.seek(CONTEXT + 1)
         frame = np.asarray(image.convert("RGB"))
-    assert np.abs(frame.astype(int) - panel[CONTEXT + 1]).mean() < 2  # the file shows this same panel
+    # the file shows this same panel: GIF keeps a 256-colour palette; these panels have fewer colours and came back
+    # exact (measured), 2 grey levels on average allows a PIL quantiser that merges near colours
+    assert np.abs(frame.astype(int) - panel[CONTEXT + 1]).mean() < 2
 
 
 def test_mp4_output_and_argument_errors(tiny_run):

@@ -15,14 +15,14 @@ def _video(i, length=12):
 
 
 def _write(out, n_train=5, n_test=3, fail_after=None, overwrite=False):
-    writer = DatasetWriter(out, dataset="toy", source={"kind": "test"}, params={"n": n_train}, overwrite=overwrite)
-    for split, n in (("train", n_train), ("test", n_test)):
-        s = writer.split(split)
-        for i in range(s.resume_from, n):
-            if fail_after is not None and split == "train" and i == fail_after:
-                raise KeyboardInterrupt
-            s.add(_video(i), {"i": i})
-    return writer.commit()
+    with DatasetWriter(out, dataset="toy", source={"kind": "test"}, params={"n": n_train}, overwrite=overwrite) as writer:
+        for split, n in (("train", n_train), ("test", n_test)):
+            s = writer.split(split)
+            for i in range(s.resume_from, n):
+                if fail_after is not None and split == "train" and i == fail_after:
+                    raise KeyboardInterrupt
+                s.add(_video(i), {"i": i})
+        return writer.commit()
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +90,27 @@ def test_existing_dataset_is_kept_unless_overwrite(tmp_path):
     assert (tmp_path / "toy" / "manifest.json").read_bytes() == before  # a failed rebuild leaves the old data
     _write(tmp_path / "toy", n_train=4, overwrite=True)
     assert PreparedSplit(tmp_path / "toy", "train").info["num_sequences"] == 4
+
+
+def test_overwrite_replaces_only_the_store_files_and_leaves_nothing_aside(tmp_path):
+    (tmp_path / "toy").mkdir()  # an empty --out folder is fine
+    _write(tmp_path / "toy", n_train=5)
+    _write(tmp_path / "toy", n_train=3, overwrite=True)  # 3 shards -> 2: the old third shard must go
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]  # no .old, .partial or lock left
+    assert store.store_files(tmp_path / "toy") is not None and verify(tmp_path / "toy") == []
+    assert not (tmp_path / "toy" / "train" / "shard-00002.npy").exists()
+    (tmp_path / "toy" / "train" / "notes.txt").write_text("mine")  # no longer only a store's files
+    with pytest.raises(VidbenchError, match="is not a vidbench prepared dataset"):
+        _write(tmp_path / "toy", overwrite=True)
+    assert (tmp_path / "toy" / "train" / "notes.txt").read_text() == "mine"
+
+
+def test_an_old_store_half_removed_by_a_kill_is_removed_by_the_next_run(tmp_path):
+    _write(tmp_path / "old")
+    (tmp_path / "old").rename(tmp_path / ".toy.old")  # as a commit killed before it removed the old store
+    (tmp_path / ".toy.old" / "train" / "shard-00000.npy").unlink()  # ... while removing it
+    _write(tmp_path / "toy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]
 
 
 def test_variable_lengths_and_loaders(tmp_path):

@@ -26,7 +26,7 @@ def segments(reads: torch.Tensor) -> tuple[int, int]:
 def test_paper_size_parameter_count():
     count = create_model("vta", "mmnist").num_parameters()
     print(f"vta --preset mmnist: {count:,} parameters (CW-VAE paper Table D.2: 3M)")
-    assert abs(count - 3e6) / 3e6 < 0.10
+    assert abs(count - 3e6) / 3e6 < 0.10  # the paper rounds to 3M: an exact count, only the reference is rough
 
 
 def test_config_rebuilds_the_same_model_and_rejects_impossible_limits():
@@ -114,12 +114,12 @@ def test_prediction_boundaries_respect_segment_limits_per_block(clips):
 def test_temperature_anneals_with_a_checkpointed_step_counter(clips):
     torch.manual_seed(0)
     model = create_model("vta", "tiny")
-    assert model.temperature() == pytest.approx(1.0)
+    assert model.temperature() == pytest.approx(1.0)  # Python floats (float64) both sides: default rel 1e-6 is ample
     for _ in range(2):
         model.loss(clips[:1])
     assert int(model.train_step) == 2
     model.train_step.fill_(100_000)
-    assert model.temperature() == pytest.approx(0.1 + 0.9 * 0.999 ** 1000)
+    assert model.temperature() == pytest.approx(0.1 + 0.9 * 0.999 ** 1000)  # float64 both, as above
     restored = create_model("vta", "tiny")
     restored.load_state_dict(model.state_dict())
     assert restored.temperature() == model.temperature()
@@ -143,4 +143,7 @@ def test_loss_falls_on_moving_mnist(clips):
         optimiser.step()
         excess.append(loss.item() - floor)
     print(f"vta tiny: loss above the NLL floor {np.mean(excess[:3]):.1f} -> {np.mean(excess[-3:]):.1f}")
-    assert np.mean(excess[-3:]) < 0.8 * np.mean(excess[:3])
+    # Learned: over seeds 0-20 the ratio was 0.70-0.81 (mean 0.75, sd 0.035; seed 0: 0.724 on ATen default, AVX2
+    # and AVX512 kernels alike), so the old 0.8 failed 2 seeds in 21. Without learning (lr 0) it is 0.997-0.999.
+    # 0.9 is ~4 sd above the mean and 0.09 under the no-learning value.
+    assert np.mean(excess[-3:]) < 0.9 * np.mean(excess[:3])

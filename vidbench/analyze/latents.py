@@ -26,6 +26,7 @@ import torch
 
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes, atomic_write_json, sha256_file
+from vidbench.locking import check_output_file
 from vidbench.report import paper
 
 DEFAULT_OUT = Path("leaderboard") / "analysis"
@@ -104,7 +105,7 @@ def analyze_kl(run_or_checkpoint, *, dataset=None, num_videos: int = 16, length:
         "note": "KL(q||p) per level (level 1 = lowest) summed over the time steps of each sequence, mean over "
                 "test sequences; paper Table 2 is for full-size Moving MNIST models (nats).",
     }
-    out = Path(out) if out else DEFAULT_OUT / f"kl-{record['model']}.json"
+    out = check_output_file(Path(out) if out else DEFAULT_OUT / f"kl-{record['model']}.json")
     atomic_write_json(out, record)
     record["path"] = str(out)
     return record
@@ -160,7 +161,7 @@ def analyze_levels(run_or_checkpoint, *, dataset=None, level=None, video: int = 
     target = truth[:, None].expand_as(runs["normal"])
     scores = {name: float(ssim(pred, target).mean()) for name, pred in runs.items()}
     label = run_label(path)
-    out = Path(out) if out else DEFAULT_OUT / f"levels-{label}.png"
+    out = check_output_file(Path(out) if out else DEFAULT_OUT / f"levels-{label}.png")
     _grid(out, clips[0], runs, context, frames_shown, title=f"{label}: video {video}, {context} context frames")
     record = {"model": label, "checkpoint": str(path), "checkpoint_sha256": sha256_file(path), "video": video,
               "num_videos": num_videos, "context": context, "horizon": horizon, "num_samples": num_samples,

@@ -21,6 +21,7 @@ from vidbench.data.loader import TestSequences, to_model_input, to_uint8_frames
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes
+from vidbench.locking import check_output_file
 from vidbench.train.checkpoint import checkpoint_path, load_checkpoint
 
 DEFAULT_CONTEXT = 36   # authors' eval: 36 context frames (one top-level step at k=6, 3 levels)
@@ -38,7 +39,7 @@ def sample(run_dir_or_checkpoint, out=None, *, dataset=None, num_videos: int = 4
     ckpt = checkpoint_path(run_dir_or_checkpoint)
     state = load_checkpoint(ckpt, map_location=device)
     model = model_from_checkpoint(state, ckpt).to(device)
-    out = Path(out) if out is not None else ckpt.parent / "sample.mp4"
+    out = check_output_file(Path(out) if out is not None else ckpt.parent / "sample.mp4")
     if out.suffix.lower() not in FORMATS:
         raise VidbenchError(f"--out {out}: choose a .mp4 or .gif file name")
     if context < 1 or horizon < 1 or num_videos < 1:
@@ -52,7 +53,6 @@ def sample(run_dir_or_checkpoint, out=None, *, dataset=None, num_videos: int = 4
         predicted = model.predict(inputs, horizon, num_samples=1, generator=generator)[:, 0]
     predicted = to_uint8_frames(predicted.cpu())  # [N,horizon,H,W,C]
     panel = side_by_side(truth.numpy(), np.concatenate([truth[:, :context].numpy(), predicted.numpy()], 1), context)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".gif":
         write_gif(out, panel, fps)
     else:

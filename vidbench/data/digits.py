@@ -63,6 +63,8 @@ def idx_digits(folder, split: str) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise VidbenchError(f"{images_path}: expected 28x28 images, got {images.shape[1:]}")
+    if len(images) == 0:
+        raise VidbenchError(f"{images_path}: IDX file holds 0 images")
     if labels.ndim != 1 or len(labels) != len(images):
         raise VidbenchError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}")
     return images, labels.astype(np.int64)

@@ -49,14 +49,44 @@ RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")
 URL = "https://www.csc.kth.se/cvap/actions/"
 
 
-def parse_sequences(text: str) -> dict[str, list[list[int]]]:
-    """00sequences.txt -> {"person01_boxing_d1": [[1, 95], [96, 185], ...]} (1-based, inclusive)."""
+def parse_sequences(text: str, problems: list | None = None) -> dict[str, list[list[int]]]:
+    """00sequences.txt -> {"person01_boxing_d1": [[1, 95], [96, 185], ...]} (1-based, inclusive).
+    A line with an impossible range (5-3, 0-9) is left out and, given `problems`, reported there."""
     out = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         match = SEQUENCE_LINE.match(line)
         if match:
-            out[match.group(1)] = [[int(a), int(b)] for a, b in RANGE.findall(match.group(2))]
+            ranges = [[int(a), int(b)] for a, b in RANGE.findall(match.group(2))]
+            wrong = [f"{a}-{b}" for a, b in ranges if not 1 <= a <= b]
+            if wrong and problems is not None:
+                problems.append(f"line {number}: range {', '.join(wrong)} of {match.group(1)} is not first-last")
+            elif not wrong:
+                out[match.group(1)] = ranges
     return out
+
+
+def read_sequences(path: Path, bad: BadInputs) -> dict[str, list[list[int]]]:
+    """Parse 00sequences.txt; a binary or empty file, or a bad line, is an error, or with --skip-bad
+    left out (the whole file: every video then has no ranges) and listed in the manifest's "skipped"."""
+    if not path.is_file():
+        raise VidbenchError(f"{path}: not a file (expected KTH's 00sequences.txt)")
+    data = path.read_bytes()
+    problems: list[str] = []
+    try:
+        text = data.decode("ascii")  # KTH's file is plain ASCII
+        ranges = parse_sequences(text, problems)
+    except UnicodeDecodeError:
+        text, ranges = "", {}
+    with bad.guard(str(path)):
+        if "\0" in text or (data and not text):
+            raise VidbenchError(f"{path}: binary file, not KTH's 00sequences.txt")
+        if not ranges and not problems:
+            raise VidbenchError(f"{path}: no 'personNN_action_dN frames a-b, ...' line (empty or not KTH's "
+                                f"00sequences.txt)")
+    for problem in problems:
+        with bad.guard(f"{path}: {problem.split(':')[0]}"):
+            raise VidbenchError(f"{path}: {problem}")
+    return ranges if text and "\0" not in text else {}
 
 
 def find_videos(path) -> tuple[dict[str, tuple[Path, str]], Path | None]:
@@ -122,7 +152,8 @@ def prepare(out, *, path=None, sequences=None, split: str = DEFAULT_SPLIT, limit
     if sequences_path is None or not sequences_path.exists():
         raise VidbenchError(f"{sequences_path or path / '00sequences.txt'}: 00sequences.txt not found (from {URL}); "
                             f"pass it with --sequences")
-    ranges = parse_sequences(sequences_path.read_text(errors="replace"))
+    bad = BadInputs(skip_bad)
+    ranges = read_sequences(sequences_path, bad)  # before any write: a bad file stops here
     last_train = SPLITS[split]
     by_split = {"train": [], "test": []}
     for stem in sorted(videos):
@@ -130,17 +161,16 @@ def prepare(out, *, path=None, sequences=None, split: str = DEFAULT_SPLIT, limit
     source = {"kind": "kth-avi", "path": str(path.resolve()), "sequences": str(sequences_path.resolve())}
     params = {"split": split, "train_persons": [1, last_train], "test_persons": [last_train + 1, 25],
               "size": list(SIZE), "resize": "160x120->64x64 area", "limit": limit, "skip_bad": skip_bad}
-    writer = DatasetWriter(out, dataset="kth", source=source, params=params, overwrite=overwrite)
-    bad = BadInputs(skip_bad)
+    with DatasetWriter(out, dataset="kth", source=source, params=params, overwrite=overwrite) as writer:
 
-    def decode_item(stem):
-        video = decode(*videos[stem])
-        return video, {**video_info(stem), "file": videos[stem][1], "num_frames": len(video),
-                       "sequences": ranges.get(stem, [])}
+        def decode_item(stem):
+            video = decode(*videos[stem])
+            return video, {**video_info(stem), "file": videos[stem][1], "num_frames": len(video),
+                           "sequences": ranges.get(stem, [])}
 
-    for name in ("test", "train"):
-        write_items(writer.split(name), by_split[name], decode_item, bad, limit=limit,
-                    label=lambda stem: video_label(*videos[stem]), progress=progress, desc=f"kth {name}")
-    bad.add_to(writer)
-    writer.extra["no_sequence_entry"] = sorted(stem for stem in videos if stem not in ranges)
-    return writer.commit()
+        for name in ("test", "train"):
+            write_items(writer.split(name), by_split[name], decode_item, bad, limit=limit,
+                        label=lambda stem: video_label(*videos[stem]), progress=progress, desc=f"kth {name}")
+        bad.add_to(writer)
+        writer.extra["no_sequence_entry"] = sorted(stem for stem in videos if stem not in ranges)
+        return writer.commit()

@@ -98,7 +98,7 @@ def decode_record(payload: bytes, label: str) -> tuple[np.ndarray, np.ndarray]:
         raise VidbenchError(f"{label}: 'cameras' is not {LENGTH}x{CAMERA_PARAMS} floats")
     video = np.empty((LENGTH, *SIZE, 3), dtype=np.uint8)
     for t, jpeg in enumerate(jpegs):
-        frame = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+        frame = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), cv2.IMREAD_COLOR) if jpeg else None
         if frame is None:
             raise VidbenchError(f"{label}: frame {t} is not a decodable JPEG")
         if frame.shape[:2] != RAW_SIZE:
@@ -113,27 +113,27 @@ def prepare_tfrecord(out, root, *, check_crc=False, limit=None, skip_bad=False, 
     files = tfrecord_files(root)
     source = {"kind": "gqn-tfrecord", "path": str(Path(root).resolve())}
     params = {"length": LENGTH, "resize": "84->64 area", "limit": limit, "skip_bad": skip_bad}
-    writer = DatasetWriter(out, dataset="mazes", source=source, params=params, overwrite=overwrite)
-    bad = BadInputs(skip_bad)
-    for split in ("test", "train"):
-        split_writer = writer.split(split)
-        done = written_items(split_writer)
-        count = len(done)
-        for path in progress(files[split], desc=f"mazes {split}") if progress else files[split]:
-            if limit is not None and count >= limit:
-                break
-            with bad.guard(str(path)):  # a framing error loses the rest of the file
-                for index, payload in enumerate(read_records(path, check_crc=check_crc)):
-                    if limit is not None and count >= limit:
-                        break
-                    item = f"{path.name}#{index}"
-                    if item in done:
-                        continue
-                    with bad.guard(f"{path}#{index}"):
-                        video, cameras = decode_record(payload, f"{path}: record {index}")
-                        meta = {"item": item, "file": path.name, "record": index,
-                                "cameras": np.round(cameras.astype(np.float64), 5).tolist()}
-                        split_writer.add(video, meta)
-                        count += 1
-    bad.add_to(writer)
-    return writer.commit()
+    with DatasetWriter(out, dataset="mazes", source=source, params=params, overwrite=overwrite) as writer:
+        bad = BadInputs(skip_bad)
+        for split in ("test", "train"):
+            split_writer = writer.split(split)
+            done = written_items(split_writer)
+            count = len(done)
+            for path in progress(files[split], desc=f"mazes {split}") if progress else files[split]:
+                if limit is not None and count >= limit:
+                    break
+                with bad.guard(str(path)):  # a framing error loses the rest of the file
+                    for index, payload in enumerate(read_records(path, check_crc=check_crc)):
+                        if limit is not None and count >= limit:
+                            break
+                        item = f"{path.name}#{index}"
+                        if item in done:
+                            continue
+                        with bad.guard(f"{path}#{index}"):
+                            video, cameras = decode_record(payload, f"{path}: record {index}")
+                            meta = {"item": item, "file": path.name, "record": index,
+                                    "cameras": np.round(cameras.astype(np.float64), 5).tolist()}
+                            split_writer.add(video, meta)
+                            count += 1
+        bad.add_to(writer)
+        return writer.commit()

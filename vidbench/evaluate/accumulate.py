@@ -122,6 +122,9 @@ class Accumulators:
         self.per_video: dict[str, dict[int, float]] = {m: {} for m in frame_metrics}
         self.prefixes = prefixes
         self.fvd = None
+        # Per-video I3D features {video: (real [P,D], fake [S',P,D])}: a few KB per video, independent of the
+        # horizon; kept for the FVD bootstrap and for the features file beside the results.
+        self.fvd_videos: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if with_fvd:
             from vidbench.metrics.fvd import FEATURE_DIM, FeatureStats
 
@@ -146,6 +149,8 @@ class Accumulators:
             for p, (real, fake) in enumerate(self.fvd):
                 real.update(torch.from_numpy(record["fvd_real"][:, p]))
                 fake.update(torch.from_numpy(record["fvd_fake"][:, :, p].reshape(-1, record["fvd_fake"].shape[-1])))
+            for v, i in enumerate(videos):
+                self.fvd_videos[i] = (np.asarray(record["fvd_real"][v]), np.asarray(record["fvd_fake"][v]))
         self.seconds += float(record["seconds"])
 
     def reduce(self) -> None:
@@ -162,3 +167,7 @@ class Accumulators:
             gathered = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, self.per_video)
             self.per_video = {m: {i: v for part in gathered for i, v in part[m].items()} for m in self.frame_metrics}
+            if self.fvd is not None:
+                gathered = [None] * dist.get_world_size()
+                dist.all_gather_object(gathered, self.fvd_videos)
+                self.fvd_videos = {i: f for part in gathered for i, f in part.items()}

@@ -36,6 +36,9 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
     return {
         "format": RESULTS_FORMAT,
         "protocol": protocol.to_dict(),
+        # Both ways of counting the horizon: predict()'s frames after the context, and the paper's "500 frames"
+        # (MineRL), counted from the first frame, which `vidbench evaluate --horizon` takes.
+        "frames": {"context": protocol.context, "predicted": protocol.horizon, "last_frame": protocol.length},
         "model": identity,
         "dataset": {"name": split.dataset, "split": "test", "test_data_sha256": split.info["data_sha256"]},
         "metrics": names,
@@ -78,7 +81,8 @@ def summary_lines(results: dict) -> list[str]:
     """A few lines for the terminal: each summary scalar with its CI, then the FVD prefixes."""
     p = results["protocol"]
     lines = [f"{results['model']['name']} on {p['name']}: {results['num_videos']} videos x {results['num_samples']} "
-             f"sample(s), context {p['context']}, horizon {p['horizon']}"]
+             f"sample(s), context {p['context']}, {p['horizon']} predicted (frames {p['context'] + 1}-"
+             f"{p['context'] + p['horizon']})"]
     scored = [out for name in results["metrics"] for out in metric_outputs(name) if out in results["ci"]]
     width = max([11] + [len(m) for m in scored])  # readout_position_error is longer than the classic names
     for m in scored:
@@ -86,7 +90,14 @@ def summary_lines(results: dict) -> list[str]:
         lines.append(f"  {m:{width}} {results['summary'][m]:9.4f}   {CI_LEVEL:.0%} CI [{lo:.4f}, {hi:.4f}]")
     if results["fvd"]:
         prefixes = sorted(results["fvd"], key=int)
-        lines.append(f"  {'fvd':{width}} " + "  ".join(f"{k}: {results['fvd'][k]:.1f}" for k in prefixes))
+        ci = results.get("fvd_ci") or {}  # fvd_features.add_fvd_statistics
+        lines.append(f"  {'fvd':{width}} " + "  ".join(
+            f"{k}: {results['fvd'][k]:.1f}" + (f" [{ci[k][0]:.1f}, {ci[k][1]:.1f}]" if k in ci else "") for k in prefixes))
+        size = results.get("fvd_set_size")
+        if size:
+            lines.append(f"  {'':{width}} set size {size['real']} real / {size['generated']} generated videos")
+    for warning in results.get("warnings") or []:
+        lines.append(f"  warning: {warning}")
     for m, why in results["unavailable"].items():
         lines.append(f"  {m:{width}} unavailable: {why}")
     for length, why in (results.get("fvd_prefixes_dropped") or {}).items():

@@ -22,11 +22,17 @@ class RunFolder:
         self.path = Path(path)
         self.fingerprint = fingerprint
 
-    def claim(self) -> None:
+    def claim(self, replace: bool = False) -> None:
         """Check the folder's fingerprint, or stamp a new folder. Metric weight files may be added (a metric
-        skipped as unavailable can be filled in later from the cached predictions) but never changed."""
+        skipped as unavailable can be filled in later from the cached predictions) but never changed.
+        replace: a folder of the same evaluation of another checkpoint of the same model (retrained) is
+        emptied and taken over; anything else still refuses."""
         stamp = self.path / FINGERPRINT
         new = dict(self.fingerprint)
+        if stamp.exists() and replace and self._same_but_checkpoint(json.loads(stamp.read_text())):
+            for cached in self.path.glob("batch-*"):
+                cached.unlink()
+            stamp.unlink()
         if stamp.exists():
             old = json.loads(stamp.read_text())
             old_weights, new_weights = old.pop("metric_weights", {}), new.pop("metric_weights", {})
@@ -45,6 +51,12 @@ class RunFolder:
             raise VidbenchError(f"{self.path}: holds cached batches but no {FINGERPRINT}; use another --run-dir")
         else:
             self._stamp(self.fingerprint)
+
+    def _same_but_checkpoint(self, old: dict) -> bool:
+        new = self.fingerprint
+        others = {k for k in set(old) | set(new) if k not in ("model", "metric_weights")}
+        return (all(old.get(k) == new.get(k) for k in others)
+                and (old.get("model") or {}).get("name") == (new.get("model") or {}).get("name"))
 
     def _stamp(self, fingerprint: dict) -> None:
         atomic_write_bytes(self.path / FINGERPRINT, (json.dumps(fingerprint, indent=2, sort_keys=True) + "\n").encode())

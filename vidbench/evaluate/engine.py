@@ -13,6 +13,11 @@ recomputing, and its results file equals an uninterrupted run's except the "run"
 the sum of the cached batches' compute times, so rerunning a finished evaluation rewrites the same bytes).
 Ranks take batches round-robin; accumulators are sums reduced with torch.distributed (per-timestep curves
 then match one process to float rounding; summaries and CIs, from gathered per-video values, exactly).
+
+Rank 0 locks the cache folder and the results file for the whole run (vidbench.locking), so a second
+evaluation of either stops with one line instead of both passing the checks and one losing its results.
+The test shards are checked against the manifest's sha256 the first time they are read (the test split is
+small: ~0.4 GB for Moving MNIST's 100 x 1000 frames), so a corrupt shard never changes scores silently.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 from vidbench.data.loader import TestSequences
@@ -27,7 +33,7 @@ from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.evaluate.accumulate import Accumulators
 from vidbench.evaluate.assemble import assemble_results
-from vidbench.evaluate.cache import RunFolder
+from vidbench.evaluate.cache import FINGERPRINT, RunFolder
 from vidbench.evaluate.distributed import (
     close_distributed,
     init_distributed,
@@ -35,25 +41,35 @@ from vidbench.evaluate.distributed import (
     pick_device,
     raise_if_any_rank_failed,
 )
+from vidbench.evaluate.feature_cache import GroundTruthFeatures, estimate_line
+from vidbench.evaluate.fvd_features import add_fvd_statistics, write_features
 from vidbench.evaluate.metric_set import MetricSet, resolve_metrics
 from vidbench.evaluate.protocols import resolve_protocol
 from vidbench.evaluate.scoring import batch_record, frames_scored, fvd_prefixes
 from vidbench.evaluate.sources import open_source
 from vidbench.fileio import atomic_write_json
+from vidbench.locking import OutputLock, check_output_file, claim_folder
 
 
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
-             horizon=None, num_videos=None, num_samples=None, reduce=None, metrics=None, skip_unavailable=False,
-             weights_dir=None, batch_size=8, out=None, run_dir=None, seed=0, device=None, progress=None) -> dict:
+             horizon=None, last_frame=None, num_videos=None, num_samples=None, reduce=None, metrics=None, skip_unavailable=False,
+             weights_dir=None, batch_size=8, out=None, results_dir=None, run_dir=None, replace=False, seed=0,
+             device=None, progress=None, echo=None, feature_cache=None) -> dict:
     """Evaluate a model (name + optional checkpoint, or a VideoModel) or a predictions file on a protocol.
 
-    dataset: a prepared dataset folder. Returns the results dict, also written atomically to `out` (rank 0).
+    dataset: a prepared dataset folder. Returns the results dict, also written atomically (rank 0) to
+    `out`, or to results_dir/<run or model>-<protocol>.json (where `vidbench leaderboard` reads).
+    horizon: frames predicted; last_frame: the paper's count from the first frame (see resolve_protocol).
+    replace: overwrite an earlier result (and cache) of the same model and protocol from another
+    checkpoint of it; results of another model or protocol are never overwritten.
+    feature_cache: folder of the shared ground-truth I3D features (default: feature_cache.default_root()).
     """
     rank, world, started_dist = init_distributed(device)
+    locks = ExitStack()
     try:
         device = pick_device(device, world)
-        split = PreparedSplit(dataset, "test")
-        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, reduce)
+        split = PreparedSplit(dataset, "test", verify=True)
+        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, reduce, last_frame)
         TestSequences(split, protocol.num_videos, protocol.length)  # every scored video long enough
         names = resolve_metrics(protocol, metrics)
         if batch_size < 1:
@@ -66,9 +82,17 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             "test_data_sha256": split.info["data_sha256"], "seed": seed, "batch_size": batch_size,
             "device_type": device.type, "metric_weights": metric_set.weights,
         })
-        out, run_dir = _paths(out, run_dir, source.identity, protocol, checkpoint)
+        out, run_dir = _paths(out, run_dir, source.identity, protocol, checkpoint, results_dir)
         folder = RunFolder(run_dir, fingerprint)
-        on_rank0_then_share(lambda: (_check_out(out, protocol, source.identity), folder.claim()))
+
+        def claim():
+            locks.enter_context(claim_folder(run_dir, ours=(FINGERPRINT, out.name), what="evaluation cache folder"))
+            if out.parent.resolve() != run_dir.resolve():  # a results file inside the folder is covered by its lock
+                locks.enter_context(OutputLock(check_output_file(out), "results file"))
+            _check_out(out, protocol, source.identity, replace)
+            folder.claim(replace)
+
+        on_rank0_then_share(claim)
 
         frame_metrics = metric_set.per_frame
         prefixes, dropped = fvd_prefixes(protocol) if metric_set.i3d is not None else ((), {})
@@ -81,6 +105,11 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             for length, why in dropped.items():
                 warnings.warn(f"{protocol.name}: FVD prefix {length} dropped: {why}", stacklevel=2)
         acc = Accumulators(protocol, frame_metrics, prefixes, metric_set.i3d is not None, metric_set.higher_is_better)
+        if metric_set.i3d is not None:
+            metric_set.gt_features = GroundTruthFeatures(split, metric_set.weights["fvd"], feature_cache)
+            if echo is not None and rank == 0:
+                samples = 1 if protocol.reduce.startswith("best:") else protocol.num_samples
+                echo(estimate_line(protocol, prefixes, protocol.num_videos, samples, metric_set.gt_features, device.type))
 
         num_batches = math.ceil(protocol.num_videos / batch_size)
         mine = range(rank, num_batches, world)
@@ -93,35 +122,44 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             error = str(e)
         raise_if_any_rank_failed(error)
         acc.reduce()
-        results = _plain(assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
-                                  device, world, dropped, {m: frames_scored(source, m) for m in metric_set.frame}))
+        results = assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
+                                   device, world, dropped, {m: frames_scored(source, m) for m in metric_set.frame})
+        results = _plain(add_fvd_statistics(results, acc, seed, out))
         if rank == 0:
+            write_features(acc, out)
             atomic_write_json(out, results)
+            if echo is not None:
+                echo(f"wrote {out}")
         return results
     finally:
+        locks.close()
         if started_dist:
             close_distributed()
 
 
-def _paths(out, run_dir, identity, protocol, checkpoint) -> tuple[Path, Path]:
-    """Default cache folder: eval-<protocol>/ inside a training run folder, else runs/evals/<model>-<protocol>/
-    (both git-ignored), with results.json inside; --out x.json alone caches in x.run/ beside it."""
-    if out is None and run_dir is None:
-        slug = re.sub(r"[^A-Za-z0-9._@-]+", "-", protocol.name).strip("-")
-        if checkpoint is not None and Path(checkpoint).is_dir():
-            run_dir = Path(checkpoint) / f"eval-{slug}"
-        else:
-            preset = (identity.get("config") or {}).get("preset")
-            label = re.sub(r"[^A-Za-z0-9._@-]+", "-", identity["name"] + (f"-{preset}" if preset else ""))
-            run_dir = Path("runs") / "evals" / f"{label}-{slug}"
+def _paths(out, run_dir, identity, protocol, checkpoint, results_dir=None) -> tuple[Path, Path]:
+    """Where the results file and the cache folder go.
+
+    Cache folder: eval-<protocol>/ inside a training run folder, else runs/evals/<label>-<protocol>/ (both
+    git-ignored); with --out x.json alone, x.run/ beside it. Results file: --out; else, with results_dir,
+    results_dir/<label>-<protocol>.json (label: the run folder's name, else model[-preset]); else
+    results.json in the cache folder."""
+    slug = re.sub(r"[^A-Za-z0-9._@-]+", "-", protocol.name).strip("-")
+    preset = (identity.get("config") or {}).get("preset")
+    label = identity.get("run") or identity["name"] + (f"-{preset}" if preset else "")
+    label = re.sub(r"[^A-Za-z0-9._@-]+", "-", label)
+    if run_dir is None and (out is None or results_dir is not None):
+        in_run = checkpoint is not None and Path(checkpoint).is_dir()
+        run_dir = Path(checkpoint) / f"eval-{slug}" if in_run else Path("runs") / "evals" / f"{label}-{slug}"
     if out is None:
-        out = Path(run_dir) / "results.json"
+        out = Path(results_dir) / f"{label}-{slug}.json" if results_dir is not None else Path(run_dir) / "results.json"
     out = Path(out)
     return out, Path(run_dir) if run_dir is not None else out.with_suffix(".run")
 
 
-def _check_out(out: Path, protocol, identity) -> None:
-    """Never overwrite the results of another protocol or model."""
+def _check_out(out: Path, protocol, identity, replace: bool = False) -> None:
+    """Never overwrite the results of another protocol or model (with replace: of another checkpoint of
+    the same model, on the same protocol, is allowed)."""
     if not out.exists():
         return
     try:
@@ -132,9 +170,9 @@ def _check_out(out: Path, protocol, identity) -> None:
     if old_protocol != _plain(protocol.to_dict()):
         raise VidbenchError(f"{out}: holds results of protocol {old_protocol.get('name')}, this command uses "
                             f"{protocol.name}; choose another --out")
-    if old_model != _plain(identity):
+    if old_model != _plain(identity) and not (replace and old_model.get("name") == identity.get("name")):
         raise VidbenchError(f"{out}: holds results of model {old_model.get('name')} (another model or checkpoint); "
-                            f"choose another --out")
+                            f"choose another --out, or --replace to overwrite a result of the same model from another checkpoint")
 
 
 def _plain(obj):

@@ -44,6 +44,7 @@ class MetricSet:
         self.frame: dict = {}
         self.metadata: dict = {}
         self.i3d = None
+        self.gt_features = None  # evaluate/feature_cache.GroundTruthFeatures, set by the engine with I3D
         self.unavailable: dict[str, str] = {}
         self.weights: dict[str, dict] = {}  # which weight file each network metric used (results + fingerprint)
         for name in names:

@@ -68,6 +68,13 @@ register(Protocol("kth@1", "kth", 36, 64, 100, note="no KTH eval from the author
 # A short protocol for the offline demo and smoke tests: never comparable to the paper's numbers.
 register(Protocol("mmnist-short@1", "mmnist", 36, 64, 16, note="demo/smoke protocol, not the paper's"))
 
+# Other papers' protocols (cards with sources in protocol_cards.py): Flexible Diffusion Models re-ran CW-VAE
+# on MineRL and GQN Mazes with one FVD over the whole video, the 36 ground-truth context frames included.
+for _dataset, _horizon in (("minerl", 464), ("mazes", 264)):
+    register(Protocol(f"fdm-{_dataset}@1", _dataset, 36, _horizon, 100, metrics=("fvd",), fvd_prefixes=(_horizon,),
+                      fvd_include_context=True,
+                      note=f"Flexible Diffusion Models' FVD: whole {36 + _horizon}-frame video, context pasted in"))
+
 
 def get_protocol(name: str) -> Protocol:
     return PROTOCOLS.get(name)
@@ -77,12 +84,24 @@ def default_protocol(dataset: str) -> Protocol:
     return get_protocol(f"{dataset}@1")
 
 
-def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None, num_samples=None, reduce=None):
+def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None, num_samples=None, reduce=None,
+                     last_frame=None):
     """The named protocol (default `<dataset>@1`); overrides make a new name that says what changed,
-    so a modified protocol is never compared with the published one."""
+    so a modified protocol is never compared with the published one.
+
+    horizon: frames predicted after the context (predict()'s horizon). last_frame: the paper's way of
+    counting, frames from the first one ("500 frames" on MineRL = 36 context + 464 predicted), so
+    last_frame=500 on minerl is minerl@1 itself."""
     p = protocol if isinstance(protocol, Protocol) else (get_protocol(protocol) if protocol else default_protocol(dataset))
     if p.dataset != dataset:
         raise VidbenchError(f"protocol {p.name} is for dataset {p.dataset!r}; the test videos given are {dataset!r}")
+    if last_frame is not None:
+        if horizon is not None:
+            raise VidbenchError("give the number of predicted frames or the last frame, not both")
+        if last_frame <= p.context:
+            raise VidbenchError(f"--horizon {last_frame}: counts frames from the first, so it must exceed the "
+                                f"{p.context} context frames of {p.name}")
+        horizon = last_frame - p.context
     changes = {k: v for k, v in (("horizon", horizon), ("num_videos", num_videos), ("num_samples", num_samples),
                                   ("reduce", reduce))
                if v is not None and v != getattr(p, k)}

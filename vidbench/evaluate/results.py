@@ -86,6 +86,11 @@ def read_result(path) -> Result:
           if isinstance(v, (list, tuple)) and len(v) == 2 and all(_finite(x) for x in v)}
     per_timestep = {k: v for k, v in (data.get("per_timestep") or {}).items()
                     if isinstance(v, dict) and isinstance(v.get("mean"), list)}
+    for metric, curves in per_timestep.items():
+        for key, values in curves.items():
+            bad = next((x for x in values if x is not None and not _finite(x)), None) if isinstance(values, list) else None
+            if bad is not None:
+                raise VidbenchError(f"{path}: per_timestep.{metric}.{key} holds a non-numeric value {bad!r}")
     unavailable = {str(k): str(v) for k, v in (data.get("unavailable") or {}).items()}
     name = protocol["name"]
     return Result(

@@ -56,7 +56,7 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
     if need_fvd:
         _, chosen = reduce_samples({m: record[f"metric_{m}"] for m in metric_set.per_frame}, protocol.reduce, hib)
         record["fvd_real"], record["fvd_fake"] = _fvd_features(metric_set.i3d, videos, predictions, chosen, split,
-                                                               protocol, prefixes)
+                                                               protocol, prefixes, metric_set.gt_features)
         record["fvd_prefixes"] = np.asarray(prefixes, dtype=np.int64)
     record["seconds"] = np.float64(float(record["seconds"]) + time.perf_counter() - start)
     folder.save(b, record)
@@ -125,16 +125,22 @@ def _frame_values(videos, predictions, split, context, fns, device) -> dict[str,
     return out
 
 
-def _fvd_features(i3d, videos, predictions, chosen, split, protocol, prefixes) -> tuple[np.ndarray, np.ndarray]:
+def _fvd_features(i3d, videos, predictions, chosen, split, protocol, prefixes, gt=None) -> tuple[np.ndarray, np.ndarray]:
     """I3D features of the real and predicted clip of every prefix: real [V,P,400], fake [V,S',P,400] where
-    S' is every sample (mean-of-N) or the chosen one (best-of-N)."""
+    S' is every sample (mean-of-N) or the chosen one (best-of-N). gt: the shared ground-truth feature cache
+    (feature_cache.py); real clips found there are not run through I3D again."""
     ctx = protocol.context
     lead = ctx if protocol.fvd_include_context else 0  # TECO style: both sets start with the real context
     fake_samples = predictions if chosen is None else predictions[np.arange(len(videos)), chosen][:, None]
     real_feats, fake_feats = [], []
     for length in prefixes:
         real = np.stack([split.sequence(i)[ctx - lead : ctx + length] for i in videos])     # [V,L',H,W,C]
-        real_feats.append(_i3d(i3d, real))
+        if gt is None:
+            real_feats.append(_i3d(i3d, real))
+        else:
+            row = {v: k for k, v in enumerate(videos)}  # called at once, inside this iteration
+            real_feats.append(gt.features(videos, ctx - lead, ctx + length,
+                                          lambda missing, clips=real, row=row: _i3d(i3d, clips[[row[v] for v in missing]])))
         fake = fake_samples[:, :, :length]                                                 # [V,S',L,H,W,C]
         if lead:
             head = np.broadcast_to(real[:, None, :lead], (*fake.shape[:2], *real[:, :lead].shape[1:]))

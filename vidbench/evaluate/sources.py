@@ -92,19 +92,25 @@ def load_model(name: str | None, preset: str | None, checkpoint, device: torch.d
     from vidbench.models import create_model
 
     if checkpoint is not None:
-        from vidbench.train import load_trained
-        from vidbench.train.checkpoint import checkpoint_path
+        from vidbench.train import model_from_checkpoint
+        from vidbench.train.checkpoint import checkpoint_path, load_checkpoint
 
         path = check_file(checkpoint, "checkpoint")
-        model = load_trained(path)
+        ckpt_file = checkpoint_path(path)
+        state = load_checkpoint(ckpt_file)
+        model = model_from_checkpoint(state, ckpt_file)
         family = model.config.get("name")
         if name is not None and family is not None and name != family:
             raise VidbenchError(f"{path}: checkpoint holds a {family!r} model, --model says {name!r}")
-        ckpt_file = checkpoint_path(path)
+        # What the row is: how long it trained (the page says so beside the numbers).
         identity = {"name": family or name, "config": model.config, "checkpoint": ckpt_file.name,
-                    "checkpoint_sha256": sha256_file(ckpt_file)}
+                    "checkpoint_sha256": sha256_file(ckpt_file), "trained_steps": int(state.get("step", 0)),
+                    "training_seconds": round(float(state.get("elapsed", 0.0)), 1),
+                    "parameters": model.num_parameters()}
         if path.is_dir():
             identity["run"] = path.resolve().name
+        elif ckpt_file.name != "checkpoint.pt":  # a named checkpoint file labels its row (cwvae-reference.pt)
+            identity["run"] = ckpt_file.stem
         return ModelSource(model, identity, device)
     if name is None:
         raise VidbenchError("evaluate: give --model NAME, --checkpoint PATH or --predictions FILE")

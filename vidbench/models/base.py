@@ -26,6 +26,9 @@ class VideoModel(nn.Module):
     # Gradient-free models (random-frame) learn from data inside loss() in training mode; the training
     # loop then skips backward and the optimiser.
     gradient_free: bool = False
+    # False only for predictors that use nothing but the context (copy-last): every other model is
+    # evaluated from a trained run, which `vidbench evaluate --model NAME` finds under models/.
+    needs_training: bool = True
 
     def __init__(self, config: dict):
         super().__init__()

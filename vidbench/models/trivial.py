@@ -14,7 +14,7 @@ from vidbench.models.base import VideoModel
 from vidbench.models.layers import IMAGE_SIZE
 
 # A preset names the dataset, which fixes the channels (REFERENCE.md section 3); "tiny" is for tests.
-PRESET_CHANNELS = {"mmnist": 1, "mazes": 3, "minerl": 3, "kth": 1, "tiny": 1}
+PRESET_CHANNELS = {"mmnist": 1, "mazes": 3, "minerl": 3, "kth": 1, "tiny": 1, "demo": 1}
 PRESET_NAMES = tuple(PRESET_CHANNELS)
 
 
@@ -24,6 +24,7 @@ def _zero_loss(like: torch.Tensor) -> dict[str, torch.Tensor]:
 
 class CopyLast(VideoModel):
     gradient_free = True
+    needs_training = False
 
     def loss(self, video):
         return _zero_loss(video)

@@ -65,29 +65,38 @@ def _colors(labels) -> dict[str, tuple]:
     return {label: cmap(i % 10) for i, label in enumerate(sorted(labels))}
 
 
-def rank_bars(table, path: Path) -> Path | None:
-    """Mean rank per row; measured and paper rows in separate panels unless they were ranked together."""
+def rank_bars(tables, path: Path) -> Path | None:
+    """Mean rank per row, one panel per table (measured; the paper's), each titled with the protocols its
+    ranks rest on; every bar says how many cells its mean rank averages."""
     from vidbench.report.table import PAPER
 
-    rows = [r for r in table.rows if r.mean_rank is not None]
-    if not rows:
+    panels = [(t, [r for r in t.rows if r.mean_rank is not None]) for t in tables]
+    panels = [(t, rows) for t, rows in panels if rows]
+    if not panels:
         return None
-    pools = [rows] if table.rank_paper else [p for p in ([r for r in rows if r.source != PAPER],
-                                                        [r for r in rows if r.source == PAPER]) if p]
+    pools = [rows for _, rows in panels]
     plt = _plt()
     fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 0.45 * max(len(p) for p in pools) + 1.6),
                              squeeze=False)
-    for ax, pool in zip(axes[0], pools):
+    for ax, (table, pool) in zip(axes[0], panels):
         pool = sorted(pool, key=lambda r: (r.mean_rank, r.display_label))
         colors = ["0.6" if r.source == PAPER else "tab:blue" for r in pool]
         ax.barh(range(len(pool)), [r.mean_rank for r in pool], color=colors)
+        spread = [(i, r) for i, r in enumerate(pool) if r.rank_ci is not None]  # significance.rank_intervals
+        if spread:
+            ax.errorbar([r.mean_rank for _, r in spread], [i for i, _ in spread], fmt="none", ecolor="black",
+                        capsize=3, xerr=np.array([[r.mean_rank - r.rank_ci[0], r.rank_ci[1] - r.mean_rank]
+                                                  for _, r in spread]).T.clip(0))
         ax.set_yticks(range(len(pool)), [f"{r.display_label} ({r.num_ranked})" for r in pool])
         ax.invert_yaxis()
-        ax.set_xlabel("mean rank (lower is better; cells ranked in brackets)")
-        ax.set_xlim(0, max(r.mean_rank for r in pool) + 0.5)
+        ax.set_xlabel("mean rank (lower is better; cells it rests on in brackets)")
+        ax.set_xlim(0, max(max(r.mean_rank, (r.rank_ci or (0, 0))[1]) for r in pool) + 0.5)
         sources = {r.source for r in pool}
-        ax.set_title("paper's Table 1 (reported)" if sources == {PAPER} else
-                     "measured + paper" if len(sources) > 1 else "measured (vidbench)")
+        ranked = [p for p in table.protocols() if any(c.protocol == p for r in pool for c in r.ranks)]
+        where = "; ".join(ranked) if len(ranked) <= 2 else f"{len(ranked)} protocols"
+        ax.set_title(("paper's Table 1 (reported)" if sources == {PAPER} else
+                      "measured + paper" if len(sources) > 1 else "measured (vidbench)") + f"\non {where}",
+                     fontsize=9)
         for i, r in enumerate(pool):
             ax.text(r.mean_rank + 0.05, i, f"{r.mean_rank:.2f}", va="center", fontsize=8)
     fig.tight_layout()
@@ -153,6 +162,11 @@ def fvd_prefixes(results: list[Result], protocol: str, path: Path) -> Figure | N
     for r in sorted(results, key=lambda r: r.model):
         lengths = sorted(r.fvd)
         ax.plot(lengths, [r.fvd[n] for n in lengths], "o-", color=colors[r.model], label=r.model, ms=3)
+        ci = r.raw.get("fvd_ci") or {}  # bootstrap over test videos (evaluate/fvd_features.py)
+        shown = [n for n in lengths if str(n) in ci]
+        if shown:
+            ax.fill_between(shown, [ci[str(n)][0] for n in shown], [ci[str(n)][1] for n in shown],
+                            color=colors[r.model], alpha=0.15, lw=0)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("prefix length (frames predicted)")
     ax.set_ylabel("FVD (lower is better)")
@@ -162,7 +176,8 @@ def fvd_prefixes(results: list[Result], protocol: str, path: Path) -> Figure | N
     fig.tight_layout()
     return Figure(_save(fig, path), f"FVD over growing prefixes ({protocol})",
                   "FVD of the first n predicted frames against the same frames of the test videos (paper: "
-                  "'FVD for growing sub-sequences along the prediction horizon').")
+                  "'FVD for growing sub-sequences along the prediction horizon'); bands: 95% bootstrap "
+                  "intervals over test videos where the results have them.")
 
 
 def abstraction_curves(results: list[Result], protocol: str, path: Path) -> Figure | None:
@@ -205,7 +220,9 @@ def kl_levels(records: list[dict], path: Path) -> Figure | None:
     panels.append(("paper Table 2 (reported, Moving MNIST)",
                    [(f"{n}-level" + (f", k={v['k']}" if v["k"] else ""), list(v["kl"]))
                     for n, v in sorted(paper.TABLE2.items(), reverse=True)]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    # One shared log axis: a measured model's KL reads directly against the paper's.
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False, sharey=True)
+    top = max(max(kl) for _, groups in panels for _, kl in groups) * 100  # headroom for the legend
     level_colors = plt.get_cmap("Blues")
     for ax, (title, groups) in zip(axes[0], panels):
         width = 0.8 / max(len(kl) for _, kl in groups)
@@ -217,7 +234,7 @@ def kl_levels(records: list[dict], path: Path) -> Figure | None:
         ax.set_xticks(range(len(groups)), [name for name, _ in groups], rotation=15, fontsize=7, ha="right")
         ax.set_xlim(-0.6, max(len(groups), 3) - 0.4)  # one measured model still gets bars of the paper's width
         ax.set_yscale("log")
-        ax.set_ylim(top=max(max(kl) for _, kl in groups) * 100)  # headroom for the legend
+        ax.set_ylim(1e-4, top)
         ax.set_ylabel("KL summed over a sequence (nats)")
         ax.set_title(title, fontsize=9)
         handles, labels = ax.get_legend_handles_labels()
@@ -229,14 +246,16 @@ def kl_levels(records: list[dict], path: Path) -> Figure | None:
                   "averaged over test sequences; an upper bound on the information each level takes in.")
 
 
-def all_figures(table, results: list[Result], kl_records: list[dict], out: Path) -> list[Figure]:
+def all_figures(tables, results: list[Result], kl_records: list[dict], out: Path) -> list[Figure]:
     """Every figure the inputs allow, in the page's order."""
     out = Path(out)
     figures = []
-    ranks = rank_bars(table, out / "ranks.png")
+    ranks = rank_bars(tables, out / "ranks.png")
     if ranks:
         figures.append(Figure(ranks, "Mean rank (Figure 5)",
-                              "Mean rank over the SSIM, PSNR, LPIPS and FVD cells of each row (count in brackets)."))
+                              "Mean rank over the SSIM, PSNR, LPIPS and FVD cells of each row (count in brackets); "
+                              "error bars: 95% interval when the test videos are resampled (none for the paper's "
+                              "rows, which have no per-video numbers)."))
     for protocol in sorted({r.protocol for r in results}):
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", protocol)
         for make, name in ((metric_curves, "curves"), (fvd_prefixes, "fvd"), (abstraction_curves, "abstraction")):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
-from vidbench.report.table import PAPER, Table, missing_notes, rules_text, to_html_table
+from vidbench.report.table import PAPER, Table, missing_notes, rules_text, table_title, to_html_table
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 STYLE = """
@@ -49,15 +49,18 @@ def _figure(path: Path, title: str, caption: str, page_dir: Path) -> str:
 
 
 def _provenance(results: list[Result]) -> str:
-    head = ["model", "family", "protocol", "context", "horizon", "videos", "samples", "checkpoint sha256",
-            "git commit", "device", "eval time (s)", "file"]
+    head = ["model", "family", "protocol", "context", "horizon", "videos", "samples", "parameters",
+            "trained steps", "training (min)", "checkpoint sha256", "git commit", "device", "eval time (s)", "file"]
     rows = []
     for r in sorted(results, key=lambda r: (r.protocol, r.model)):
         raw = r.raw
         model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
         env, run = raw.get("environment") or {}, raw.get("run") or {}
         sha = str(model.get("checkpoint_sha256") or "")[:12]
-        cells = [r.model, r.family, r.protocol, r.context, r.horizon, r.num_videos, raw.get("num_samples"), sha,
+        seconds = model.get("training_seconds")
+        trained = [f"{model['parameters']:,}" if model.get("parameters") is not None else None,
+                   model.get("trained_steps"), None if seconds is None else f"{seconds / 60:.1f}"]
+        cells = [r.model, r.family, r.protocol, r.context, r.horizon, r.num_videos, raw.get("num_samples"), *trained, sha,
                  str(env.get("git_commit") or "")[:10], run.get("device"), run.get("wall_time_s"), r.path.name]
         rows.append("<tr>" + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
     return ("<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
@@ -79,25 +82,27 @@ def _protocols(results: list[Result]) -> str:
     return "<ul class=notes>" + "".join(items) + "</ul>"
 
 
-def render(table: Table, results: list[Result], figures, samples: list[Path], page_dir: Path,
+def render(tables: list[Table], results: list[Result], figures, samples: list[Path], page_dir: Path,
            analysis_images: list[Path] = ()) -> str:
-    """The whole page as a string. `figures`: vidbench.report.figures.Figure list; `samples`: GIF/PNG/mp4 files."""
+    """The whole page as a string: the measured table first, then the paper's Table 1 as its own table.
+    `figures`: vidbench.report.figures.Figure list; `samples`: GIF/PNG/mp4 files."""
     page_dir = Path(page_dir)
-    measured = [r for r in table.rows if r.source != PAPER]
-    notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
+    measured = [r for t in tables for r in t.rows if r.source != PAPER]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         "<title>vidbench leaderboard</title>", f"<style>{STYLE}</style></head><body>",
         "<h1>vidbench leaderboard: long-horizon video prediction</h1>",
         '<div class="banner"><b>Measured rows</b> are computed by vidbench from the results files listed below '
         "(whatever models were trained and evaluated here; a short demo protocol or tiny models are not comparable "
-        f"to the paper). <b>Rows marked (paper, {paper.CONVENTION} convention)</b> are the numbers printed in "
-        f"{escape(paper.SOURCE)}, with the authors' SSIM/PSNR conventions, shown for reference and never measured "
-        "here.</div>",
-        "<h2>Table 1</h2>",
-        to_html_table(table),
-        "<ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>",
+        "to the paper). <b>The paper's Table 1</b> holds the numbers printed in "
+        f"{escape(paper.SOURCE)}, with the authors' SSIM/PSNR conventions ({paper.CONVENTION}), shown for "
+        "reference and never measured here.</div>",
     ]
+    for table in tables:
+        notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
+        table_id = "paper-table1" if {r.source for r in table.rows} == {PAPER} else "leaderboard"
+        parts += [f"<h2>{escape(table_title(table))}</h2>", to_html_table(table, table_id),
+                  "<ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"]
     if not measured:
         parts.append("<p><i>No measured results yet: run `vidbench evaluate` and put its results.json files in "
                      "the results folder.</i></p>")
@@ -114,7 +119,7 @@ def render(table: Table, results: list[Result], figures, samples: list[Path], pa
         parts += [_figure(p, p.stem, "left: ground truth; right: context then open-loop prediction "
                           "(vidbench sample).", page_dir) for p in samples]
     if results:
-        parts += ["<h2>Protocols</h2>", _protocols(results), "<h2>Provenance of the measured rows</h2>",
+        parts += ["<h2>Protocols</h2>", _protocols(results), "<h2>What each measured row is (model, training, provenance)</h2>",
                   _provenance(results)]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

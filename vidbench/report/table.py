@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
+from vidbench.evaluate.paired import seed_of
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
 
@@ -74,6 +76,9 @@ class Row:
     ranks: dict[Column, int] = field(default_factory=dict)
     bold: set[Column] = field(default_factory=set)
     results: list[Result] = field(default_factory=list)
+    tied: set[Column] = field(default_factory=set)       # not significantly different from the best (significance.py)
+    rank_ci: tuple[float, float] | None = None            # mean-rank interval over resampled test videos
+    spread: dict[Column, tuple[float, float, int]] = field(default_factory=dict)  # training seeds: min, max, count
 
     @property
     def mean_rank(self) -> float | None:
@@ -97,6 +102,7 @@ class Table:
     rank_paper: bool
     warnings: list[str] = field(default_factory=list)
     chance: dict[str, float] = field(default_factory=dict)  # column key -> chance level, from the results files
+    stat_notes: list[str] = field(default_factory=list)  # what significance.annotate computed, and what not
 
     def protocols(self) -> list[str]:
         return list(dict.fromkeys(c.protocol for c in self.columns))
@@ -124,15 +130,17 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
         raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}, got {convention!r}")
     keys = CONVENTIONS[convention]
     warnings = []
-    # One row per model label; a second result for the same (model, protocol) replaces the first in path
-    # order, and says so.
+    # One row per model label; a second result for the same (model, protocol, training seed) replaces the
+    # first in path order, and says so. Training seeds of one model (run names ending in -seed<N>) share a
+    # row: its cell is the mean over seeds, with their spread beside it.
     rows: dict[str, Row] = {}
-    seen: dict[tuple[str, str], Result] = {}
+    seen: dict[tuple[str, str, int | None], Result] = {}
     for r in results:
-        if (r.model, r.protocol) in seen:
-            warnings.append(f"{r.path}: replaces {seen[r.model, r.protocol].path} for {r.model} on {r.protocol}")
-        seen[r.model, r.protocol] = r
-    for (model, _), r in seen.items():
+        model, seed = seed_of(r)
+        if (model, r.protocol, seed) in seen:
+            warnings.append(f"{r.path.name}: replaces {seen[model, r.protocol, seed].path.name} for {r.model} on {r.protocol}")
+        seen[model, r.protocol, seed] = r
+    for (model, _, _), r in seen.items():
         rows.setdefault(model, Row(model, MEASURED, family=r.family)).results.append(r)
 
     protocols = {r.protocol for r in seen.values()}
@@ -145,17 +153,16 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
             columns += [Column(p, key, metric) for key, metric in EXTRA_METRICS.items()]
 
     for row in rows.values():
-        for r in row.results:
-            for c in columns:
-                if c.protocol != r.protocol:
-                    continue
-                v = r.value(c.key)
-                if v is not None:
-                    row.values[c] = v
-                elif c.key in r.unavailable:
-                    row.notes[c] = r.unavailable[c.key]
-                else:
-                    row.notes[c] = f"{c.key} not computed"
+        for c in columns:
+            mine = [r for r in row.results if r.protocol == c.protocol]
+            values = [r.value(c.key) for r in mine]
+            if mine and all(v is not None for v in values):
+                row.values[c] = sum(values) / len(values)
+                if len(values) > 1:
+                    row.spread[c] = (min(values), max(values), len(values))
+            elif mine:
+                r = next(r for r, v in zip(mine, values) if v is None)
+                row.notes[c] = short_reason(r.unavailable[c.key]) if c.key in r.unavailable else f"{c.key} not computed"
     paper_rows = []
     if with_paper:
         # Exactly `<dataset>@1`: a modified protocol ("mmnist@1[horizon=64]") is not the paper's evaluation.
@@ -203,9 +210,24 @@ def format_value(row: Row, c: Column) -> str:
     return f"{row.values[c]:.{decimals}f}"
 
 
+def format_spread(row: Row, c: Column) -> str:
+    """' (3 seeds 0.641-0.662)' after a cell that averages several training seeds."""
+    if c not in row.spread:
+        return ""
+    low, high, n = row.spread[c]
+    return f" ({n} seeds {low:.{c.metric.decimals}f}-{high:.{c.metric.decimals}f})"
+
+
 def format_rank(row: Row) -> str:
     # Python's format rounds exact halves to even: 3.625 -> "3.62", 2.625 -> "2.62", as the paper prints them.
     return "" if row.mean_rank is None else f"{row.mean_rank:.2f}"
+
+
+def format_rank_ci(row: Row) -> str:
+    return "" if row.rank_ci is None else f" [{row.rank_ci[0]:.2f}, {row.rank_ci[1]:.2f}]"
+
+
+TIED_MARK = "≈"  # significance.MARK; here so the renderers need not import the statistics
 
 
 def _arrow(m: Metric) -> str:
@@ -236,6 +258,23 @@ def rules_text(table: Table) -> list[str]:
     return lines
 
 
+def short_reason(why: str) -> str:
+    """A results file's reason for a missing metric, cut to its first clause with no path of the machine that
+    wrote it (the full text, with where to put the weight file, stays in the results file)."""
+    first = re.split(r" \(|; |\. ", str(why), maxsplit=1)[0]
+    return re.sub(r"(?:[A-Za-z]:)?(?:/[^/\s]+)+/([^/\s]+)", r"\1", first).strip()
+
+
+def table_title(table: Table) -> str:
+    sources = {r.source for r in table.rows}
+    if sources == {PAPER}:
+        return "The paper's Table 1 (reported by the authors, not measured here)"
+    measured = [p for p in table.protocols() if any(c.protocol == p for r in table.rows if r.source != PAPER
+                                                    for c in r.values)]
+    what = "Measured by vidbench" + (f" on {', '.join(measured)}" if measured else ": no results yet")
+    return what + (" and the paper's rows, ranked together" if PAPER in sources else "")
+
+
 def missing_notes(table: Table) -> list[str]:
     """One line per distinct reason a measured cell is missing (e.g. FVD: I3D weights not found)."""
     notes = {}
@@ -252,10 +291,11 @@ def to_markdown(table: Table) -> str:
         cells = []
         for c in table.columns:
             text = format_value(row, c) or ("n/a" if c in row.notes else "–")
-            cells.append(f"**{text}**" if c in row.bold else text)
-        rank = f"{format_rank(row)} ({row.num_ranked})" if row.mean_rank is not None else "–"
+            text = f"**{text}**" if c in row.bold else text
+            cells.append((text + TIED_MARK if c in row.tied else text) + format_spread(row, c))
+        rank = f"{format_rank(row)}{format_rank_ci(row)} ({row.num_ranked})" if row.mean_rank is not None else "–"
         lines.append("| " + " | ".join([row.display_label, row.source] + cells + [rank]) + " |")
-    notes = rules_text(table) + [f"n/a: {n}" for n in missing_notes(table)]
+    notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
@@ -287,11 +327,12 @@ def to_latex(table: Table) -> str:
         for _, cols in groups:
             for c in cols:
                 text = format_value(row, c) or ("n/a" if c in row.notes else "--")
-                cells.append(rf"\textbf{{{text}}}" if c in row.bold else text)
+                text = rf"\textbf{{{text}}}" if c in row.bold else text
+                cells.append(text + r"$^{\approx}$" if c in row.tied else text)
         out.append(" & ".join([_tex_escape(row.display_label), row.source] + cells
                               + [format_rank(row) or "--"]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(out) + "\n" + "".join(f"% {n}\n" for n in rules_text(table))
+    return "\n".join(out) + "\n" + "".join(f"% {n}\n" for n in rules_text(table) + table.stat_notes)
 
 
 def to_csv(table: Table) -> str:
@@ -299,21 +340,26 @@ def to_csv(table: Table) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     names = [f"{c.protocol}/{c.key}" for c in table.columns]
-    w.writerow(["model", "source", "family"] + names + [f"rank:{n}" for n in names] + ["mean_rank", "num_ranked"])
+    # the statistics columns sit before mean_rank, num_ranked, which stay last (readers take them from the end)
+    w.writerow(["model", "source", "family"] + names + [f"rank:{n}" for n in names]
+               + [f"not_different_from_best:{n}" for n in names] + ["mean_rank_low", "mean_rank_high"]
+               + ["mean_rank", "num_ranked"])
     for row in table.rows:
         vals = [repr(row.values[c]) if c in row.values else "" for c in table.columns]
         ranks = [str(row.ranks[c]) if c in row.ranks else "" for c in table.columns]
         mean = "" if row.mean_rank is None else repr(row.mean_rank)
-        w.writerow([row.label, row.source, row.family] + vals + ranks + [mean, row.num_ranked])
+        ci = [repr(x) for x in row.rank_ci] if row.rank_ci else ["", ""]
+        tied = [str(c in row.tied) if c in row.ranks else "" for c in table.columns]
+        w.writerow([row.label, row.source, row.family] + vals + ranks + tied + ci + [mean, row.num_ranked])
     return buf.getvalue()
 
 
-def to_html_table(table: Table) -> str:
+def to_html_table(table: Table, table_id: str = "leaderboard") -> str:
     """The table as an HTML fragment (the page wraps it); paper rows get their own class and label."""
     from html import escape
 
     groups = [(p, [c for c in table.columns if c.protocol == p]) for p in table.protocols()]
-    out = ['<table class="leaderboard" id="leaderboard">', "<thead><tr><th rowspan=2>model</th><th rowspan=2>source</th>"]
+    out = [f'<table class="leaderboard" id="{escape(table_id, quote=True)}">', "<thead><tr><th rowspan=2>model</th><th rowspan=2>source</th>"]
     out += [f'<th colspan={len(cols)} class="group">{escape(p)}</th>' for p, cols in groups]
     out.append("<th rowspan=2>mean rank</th></tr><tr>")
     out += [f"<th>{escape(c.metric.label)} {_arrow(c.metric)}</th>" for _, cols in groups for c in cols]
@@ -326,8 +372,11 @@ def to_html_table(table: Table) -> str:
                 title = escape(row.notes.get(c, "not run"), quote=True)
                 out.append(f'<td class="missing" title="{title}">{"n/a" if c in row.notes else "–"}</td>')
             else:
-                out.append(f"<td><b>{text}</b></td>" if c in row.bold else f"<td>{text}</td>")
-        rank = f"{format_rank(row)} <small>({row.num_ranked})</small>" if row.mean_rank is not None else "–"
+                text = f"<b>{text}</b>" if c in row.bold else text
+                mark = f'<sup title="not significantly different from the best">{TIED_MARK}</sup>' if c in row.tied else ""
+                out.append(f"<td>{text}{mark}<small>{format_spread(row, c)}</small></td>")
+        rank = (f"{format_rank(row)}<small>{format_rank_ci(row)} ({row.num_ranked})</small>"
+                if row.mean_rank is not None else "–")
         out.append(f'<td class="rank">{rank}</td></tr>')
     out.append("</tbody></table>")
     return "\n".join(out)

@@ -46,6 +46,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zipfile errors ...
+        # torch's message for pickled code advises weights_only=False, i.e. running the file's code: not ours.
+        if "weights_only" in str(e):
+            raise VidbenchError(f"{path}: not a readable checkpoint: it holds pickled Python objects, not only "
+                                f"tensors and plain values, and vidbench never loads pickled code. "
+                                f"A checkpoint is a torch.save file of tensors, dicts, "
+                                f"lists, numbers and strings, as `vidbench train` writes") from None
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise VidbenchError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first_line[:200]})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "model" not in state:

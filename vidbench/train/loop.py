@@ -13,6 +13,10 @@ Run folder (models/<model>-<preset>-<dataset> by default):
     checkpoint.pt   latest state (vidbench/train/checkpoint.py), replaced atomically every --checkpoint-every steps
                     and at the end; a killed run loses at most the steps since it.
     log.jsonl       one line per step: step, epoch, loss, nll, kl per level, grad_norm, lr, time.
+    data-check.json size, mtime and sha256 of each training shard when its sha256 was last checked: the
+                    first run hashes every shard; a resume re-hashes only shards whose size or mtime changed.
+
+The run folder is locked while training (vidbench.locking): a second train on it stops with one line.
 
 Epoch: the authors' (issue 12): one pass over every non-overlapping --seq-len window of every training video
 (vidbench.data.loader.TrainWindows); the planned step count is printed before the first step.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +43,10 @@ import torch
 import torch.distributed as dist
 
 from vidbench.data.loader import TrainWindows, to_model_input
-from vidbench.data.store import PreparedSplit
+from vidbench.data.store import PreparedSplit, check_shard
 from vidbench.errors import VidbenchError
-from vidbench.fileio import atomic_write_bytes, atomic_write_json
+from vidbench.fileio import atomic_write_bytes, atomic_write_json, write_error
+from vidbench.locking import claim_folder
 from vidbench.models.base import create_model
 from vidbench.registry import MODELS
 from vidbench.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
@@ -57,7 +63,8 @@ from vidbench.train.config import (
 from vidbench.train.processes import Processes, setup_processes
 from vidbench.train.step import AMP_DTYPES, LossModule, step_function
 
-CONFIG_NAME, LOG_NAME = "config.json", "log.jsonl"
+CONFIG_NAME, LOG_NAME, DATA_CHECK = "config.json", "log.jsonl", "data-check.json"
+RUN_FILES = (CONFIG_NAME, LOG_NAME, DATA_CHECK, "checkpoint.pt")
 
 
 def planned_steps(video_lengths, seq_len: int, batch_size: int, epochs: int) -> tuple[int, int, int]:
@@ -109,15 +116,43 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
     dataset_name = split.dataset
     MODELS.get(model_name)  # unknown model: one-line error with suggestions, before anything else
     preset = preset if preset is not None else default_preset(model_name, dataset_name)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(model_name, preset, dataset_name)
     procs = setup_processes(device)
     try:
-        return _train(procs, model_name, split, preset=preset, overrides=overrides or {}, steps=steps, epochs=epochs,
-                      batch_size=batch_size, seq_len=seq_len, lr=lr,
-                      run_dir=Path(run_dir) if run_dir else default_run_dir(model_name, preset, dataset_name),
-                      checkpoint_every=checkpoint_every, seed=seed, amp=amp, num_workers=num_workers,
-                      progress=progress, echo=echo)
+        lock = claim_folder(run_dir, ours=RUN_FILES, what="training run folder") if procs.is_main else nullcontext()
+        with lock:
+            if procs.is_main:
+                check_train_data(split, run_dir / DATA_CHECK, echo)
+            return _train(procs, model_name, split, preset=preset, overrides=overrides or {}, steps=steps,
+                          epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
+                          checkpoint_every=checkpoint_every, seed=seed, amp=amp, num_workers=num_workers,
+                          progress=progress, echo=echo)
     finally:
         procs.close()
+
+
+def check_train_data(split: PreparedSplit, record_path: Path, echo) -> None:
+    """sha256 of every training shard on first use; later runs trust a shard whose size and mtime are those
+    recorded when it was last hashed (hashing 8 GB of Moving MNIST at every resume would cost ~20 s)."""
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    fresh, hashed = {}, 0
+    for shard in split.info["shards"]:
+        path = split.root / shard["file"]
+        check = record.get(shard["file"])
+        stat = path.stat() if path.is_file() else None
+        key = [stat.st_size, stat.st_mtime_ns, shard["sha256"]] if stat else None
+        if key is None or check != key:
+            check_shard(path, shard["sha256"])
+            hashed += 1
+        fresh[shard["file"]] = key
+    if fresh != record:
+        atomic_write_json(record_path, fresh)
+    if hashed:
+        echo(f"{split.root}: sha256 of {hashed} training shard(s) checked; unchanged shards (same size and mtime) "
+             f"are not re-hashed by later runs")
 
 
 def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overrides, steps, epochs, batch_size,
@@ -237,8 +272,11 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
                 if procs.is_main:
                     record = {"step": step, "epoch": epoch, **logs, "lr": train_cfg["lr"],
                               "step_s": round(time.perf_counter() - started, 4), "time": round(elapsed, 3)}
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
+                    try:
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                    except OSError as e:
+                        raise write_error(log_file, e) from e
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(_postfix(logs), refresh=False)

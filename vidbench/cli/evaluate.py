@@ -1,0 +1,66 @@
+"""`vidbench evaluate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vidbench.cli.group import dataset_dir, main, progress
+
+
+@main.command("evaluate")
+@click.option("--model", default=None, help="registered model name (a label with --predictions)")
+@click.option("--preset", default=None, help="model preset (untrained parameter-free models only)")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="checkpoint file or training run folder (default: the model's one run under models/)")
+@click.option("--predictions", type=click.Path(path_type=Path), default=None,
+              help="score a .npy/.npz of uint8 [N,T,H,W,C] predicted frames instead of running a model")
+@click.option("--dataset", default=None,
+              help="prepared dataset: name (datasets/<name>) or folder (default: the one the run was trained on)")
+@click.option("--protocol", default=None, help="evaluation protocol (default <dataset>@1; see `vidbench ls protocols`)")
+@click.option("--horizon", type=int, default=None,
+              help="predict up to frame N of each test video, counted from the first frame as the paper does "
+                   "(minerl: --horizon 500 = 36 context + 464 predicted = minerl@1); another N renames the protocol")
+@click.option("--num-videos", type=int, default=None, help="override the number of test videos (renames the protocol)")
+@click.option("--num-samples", type=int, default=None, help="override samples per video (renames the protocol)")
+@click.option("--reduce", default=None,
+              help="samples -> one value per video: mean, best:<metric> (every metric from the sample best by it), "
+                   "or best-per-metric (the authors' eval: each metric from its own best sample); renames the protocol")
+@click.option("--metrics", default=None, help="comma-separated subset, e.g. ssim,psnr (default: the protocol's)")
+@click.option("--skip-unavailable", is_flag=True, help="record metrics without local weights as unavailable")
+@click.option("--weights-dir", type=click.Path(path_type=Path), default=None, help="folder with LPIPS/I3D weight files")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="videos per batch (part of the seeding)")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="results file (default: leaderboard/results/<run>-<protocol>.json, where `vidbench leaderboard` reads)")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
+              help="cache folder (default: <checkpoint run>/eval-<protocol>/, runs/evals/<model>-<protocol>/, or beside --out)")
+@click.option("--replace", is_flag=True,
+              help="overwrite an earlier result of the same model and protocol from another checkpoint (retrained)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, horizon, num_videos, num_samples,
+                     reduce, metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, replace, seed, device):
+    """Open-loop predictions -> SSIM/PSNR/LPIPS/FVD -> a results file. Resumable; shards under torchrun.
+
+    \b
+    vidbench evaluate --model cwvae --horizon 500     # the trained cwvae run under models/, e.g. minerl@1
+    """
+    import os
+
+    from vidbench.evaluate import evaluate, summary_lines
+    from vidbench.evaluate.target import resolve_target
+
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 prints
+    checkpoint, data = resolve_target(model, checkpoint, predictions, dataset_dir(dataset) if dataset else None)
+    results = evaluate(
+        data, model=model, preset=preset, checkpoint=checkpoint, predictions=predictions,
+        protocol=protocol, last_frame=horizon, num_videos=num_videos, num_samples=num_samples, reduce=reduce,
+        metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
+        skip_unavailable=skip_unavailable, weights_dir=weights_dir, batch_size=batch_size, out=out,
+        results_dir=Path("leaderboard") / "results", run_dir=run_dir, replace=replace, seed=seed, device=device,
+        progress=progress, echo=lambda line: click.echo(line, err=True) if main_rank else None,
+    )
+    if main_rank:
+        for line in summary_lines(results):
+            click.echo(line)

@@ -1,0 +1,221 @@
+"""Paired comparisons of results files: is a difference between two models real?
+
+Two results of the same protocol score the same test videos, so their per-video numbers pair up: the
+difference of the means, resampled over videos (the same draw for both models), gives a much tighter and
+honest interval than two independent CIs that overlap. Where a model has several training seeds, each
+replicate also resamples that model's seeds (independently per model: seed 1 of A has nothing to do with
+seed 1 of B), so seed-to-seed spread widens the interval as it should.
+
+    check_comparable(results)              -> None, or VidbenchError with one line naming what differs
+    seed_groups(results)                   -> {model label: [Result per seed]} (label without "-seed<N>")
+    paired_bootstrap(a, b, seed, ...)      -> (mean difference a - b, low, high); a, b: [V] or [seeds, V]
+    compare(results, ...)                  -> list[Comparison]: every model against the first, per metric
+    fvd_features(result)                   -> (prefixes, real [V,P,D], fake [V,S,P,D]) or None
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidbench.errors import VidbenchError
+from vidbench.evaluate.results import Result
+
+# accumulate.BOOTSTRAP_INDEX_BUDGET's value, not imported: accumulate imports torch, and the leaderboard and
+# `vidbench compare` read results files without it.
+BOOTSTRAP_INDEX_BUDGET = 1 << 22
+
+SEED_SUFFIX = re.compile(r"^(?P<base>.+?)[-_]seed(?P<seed>\d+)$")
+FEATURES_SUFFIX = ".fvd.npz"  # beside the results file: per-video I3D features (evaluate/fvd_features.py)
+
+
+# ------------------------------------------------------------------------------------------ comparability
+def _protocol(r: Result) -> dict:
+    p = r.raw.get("protocol")
+    return p if isinstance(p, dict) else {"name": r.protocol}
+
+
+def _differs(what: str, values: dict[str, object]) -> str:
+    shown = ", ".join(f"{name}: {value}" for name, value in values.items())
+    return f"not comparable: {what} differ ({shown})"
+
+
+def check_comparable(results: list[Result]) -> None:
+    """Same protocol (every field), same test videos (data checksum and count), same conventions and the
+    same metric weight files. Raises with one line saying what differs."""
+    if len(results) < 2:
+        raise VidbenchError("compare needs at least two results files")
+    names = {r.path.name: r for r in results}
+
+    def field(get):
+        return {name: get(r) for name, r in names.items()}
+
+    checks = [
+        ("protocols", field(lambda r: r.protocol)),
+        ("protocol fields", field(lambda r: sorted((k, str(v)) for k, v in _protocol(r).items()))),
+        ("test videos (test_data_sha256)", field(lambda r: (r.raw.get("dataset") or {}).get("test_data_sha256"))),
+        ("numbers of scored videos", field(_video_count)),
+        ("conventions", field(lambda r: sorted((r.raw.get("conventions") or {}).items()))),
+        ("metric weight files", field(lambda r: sorted((m, (w or {}).get("git_blob_sha1") or (w or {}).get("file"))
+                                                        for m, w in (r.raw.get("metric_weights") or {}).items()))),
+    ]
+    for what, values in checks:
+        if len({repr(v) for v in values.values()}) > 1:
+            if what == "protocol fields":
+                first, *_ = results
+                diff = sorted(k for r in results for k, v in _protocol(r).items() if _protocol(first).get(k) != v)
+                values = {n: ", ".join(f"{k}={_protocol(r).get(k)}" for k in diff) for n, r in names.items()}
+            elif what in ("conventions", "metric weight files"):
+                values = {n: "; ".join(f"{k}={v}" for k, v in v_) for n, v_ in values.items()}
+            raise VidbenchError(_differs(what, values))
+
+
+def _video_count(r: Result):
+    lengths = {len(v) for v in (r.raw.get("per_video") or {}).values()}
+    return sorted(lengths) or r.num_videos
+
+
+# ------------------------------------------------------------------------------------------------- seeds
+def seed_of(r: Result) -> tuple[str, int | None]:
+    """(model label without its seed, training seed): from the results' model identity ("train_seed"), or a
+    run name ending in -seed<N> / _seed<N>; None when the file names no seed."""
+    model = r.raw.get("model") if isinstance(r.raw.get("model"), dict) else {}
+    seed = model.get("train_seed")
+    match = SEED_SUFFIX.match(r.model)
+    if match:
+        return match["base"], int(seed if seed is not None else match["seed"])
+    return r.model, None if seed is None else int(seed)
+
+
+def seed_groups(results: list[Result]) -> dict[str, list[Result]]:
+    groups: dict[str, list[Result]] = {}
+    for r in results:
+        groups.setdefault(seed_of(r)[0], []).append(r)
+    return groups
+
+
+# ----------------------------------------------------------------------------------------------- bootstrap
+def _as_seeds(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x[None] if x.ndim == 1 else x
+
+
+def paired_bootstrap(a, b, seed: int = 0, resamples: int = 1000, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of a minus mean of b, with a percentile bootstrap interval. a: [V] or [seeds_a, V], b likewise,
+    over the same V videos in the same order. Each replicate draws V videos with replacement (shared by a
+    and b) and, per model, its seeds with replacement."""
+    a, b = _as_seeds(a), _as_seeds(b)
+    if a.shape[1] != b.shape[1]:
+        raise VidbenchError(f"paired bootstrap needs the same videos: {a.shape[1]} vs {b.shape[1]} per-video values")
+    diff = float(a.mean() - b.mean())
+    rng = np.random.default_rng(seed)
+    videos = a.shape[1]
+    reps = np.empty(resamples)
+    step = max(1, BOOTSTRAP_INDEX_BUDGET // max(1, videos))
+    for start in range(0, resamples, step):
+        n = min(resamples, start + step) - start
+        idx = rng.integers(0, videos, size=(n, videos))
+        sa = rng.integers(0, len(a), size=(n, len(a)))
+        sb = rng.integers(0, len(b), size=(n, len(b)))
+        # mean over drawn seeds of the mean over drawn videos, for each replicate
+        ma = np.stack([a[sa[:, k]][np.arange(n)[:, None], idx].mean(axis=1) for k in range(len(a))]).mean(axis=0)
+        mb = np.stack([b[sb[:, k]][np.arange(n)[:, None], idx].mean(axis=1) for k in range(len(b))]).mean(axis=0)
+        reps[start : start + n] = ma - mb
+    alpha = (1 - level) / 2
+    low, high = np.quantile(reps, [alpha, 1 - alpha])
+    return diff, float(low), float(high)
+
+
+# ------------------------------------------------------------------------------------------------ features
+def features_path(r: Result) -> Path:
+    name = r.raw.get("fvd_features_file")
+    return r.path.parent / name if name else r.path.with_suffix(FEATURES_SUFFIX)
+
+
+def fvd_features(r: Result):
+    """Per-video I3D features stored beside a results file: (prefixes, real [V,P,D], fake [V,S,P,D]), or None."""
+    path = features_path(r)
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return [int(p) for p in data["prefixes"]], data["real"], data["fake"]
+
+
+# -------------------------------------------------------------------------------------------------- compare
+@dataclass
+class Comparison:
+    metric: str
+    model: str               # compared with the baseline: difference = model - baseline
+    baseline: str
+    model_value: float
+    baseline_value: float
+    difference: float
+    low: float
+    high: float
+    higher_is_better: bool
+    seeds: tuple[int, int]   # seeds of (model, baseline)
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    @property
+    def verdict(self) -> str:
+        if not self.significant:
+            return "no significant difference"
+        better = (self.difference > 0) == self.higher_is_better
+        return f"{self.model if better else self.baseline} better"
+
+
+def _per_video(group: list[Result], metric: str) -> np.ndarray | None:
+    rows = [r.raw.get("per_video", {}).get(metric) for r in group]
+    return None if any(v is None for v in rows) else np.asarray(rows, dtype=np.float64)
+
+
+def compare(results: list[Result], seed: int = 0, resamples: int = 1000, level: float = 0.95,
+            fvd_resamples: int = 200) -> list[Comparison]:
+    """Every model (seed group) against the first one given, per metric both have per-video values for,
+    plus FVD of the longest prefix where both have stored features (one evaluation each)."""
+    check_comparable(results)
+    groups = seed_groups(results)
+    if len(groups) < 2:
+        raise VidbenchError(f"compare: every file is a seed of {next(iter(groups))}; give at least two models")
+    (base_label, base), *others = groups.items()
+    hib = {**(base[0].raw.get("higher_is_better") or {}), "fvd": False}
+    out = []
+    for label, group in others:
+        for metric in base[0].raw.get("per_video", {}):
+            a, b = _per_video(group, metric), _per_video(base, metric)
+            if a is None or b is None:
+                continue
+            diff, low, high = paired_bootstrap(a, b, seed, resamples, level)
+            out.append(Comparison(metric, label, base_label, float(a.mean()), float(b.mean()), diff, low, high,
+                                  bool(hib.get(metric, True)), (len(a), len(b))))
+        fvd = _fvd_comparison(group, base, label, base_label, seed, fvd_resamples, level)
+        if fvd is not None:
+            out.append(fvd)
+    if not out:
+        raise VidbenchError("compare: these results files hold no per-video numbers (written before vidbench "
+                            "recorded them?); re-run `vidbench evaluate` (cached batches make it quick)")
+    return out
+
+
+def _fvd_comparison(group, base, label, base_label, seed, resamples, level) -> Comparison | None:
+    from vidbench.metrics.fvd_stats import frechet_from_features, paired_fvd_difference
+
+    if len(group) != 1 or len(base) != 1:
+        return None  # several seeds: FVD is a statistic of one evaluation's set; not paired across seeds here
+    fa, fb = fvd_features(group[0]), fvd_features(base[0])
+    if fa is None or fb is None or fa[0] != fb[0]:
+        return None
+    last = len(fa[0]) - 1
+    real = fb[1][:, last]  # same videos and weights (check_comparable), so either file's real features
+    fake_a, fake_b = fa[2][:, :, last], fb[2][:, :, last]
+    diff, low, high = paired_fvd_difference(real, fake_a, fake_b, seed, resamples, level)
+    dim = real.shape[-1]
+    value_a = frechet_from_features(real, fake_a.reshape(-1, dim))
+    value_b = frechet_from_features(real, fake_b.reshape(-1, dim))
+    return Comparison(f"fvd@{fa[0][last]}", label, base_label, value_a, value_b, diff, low, high, False, (1, 1))

@@ -1,0 +1,136 @@
+"""FVD from stored per-video features: a fast Fréchet distance, bootstrap intervals, and the small-set bias.
+
+Public API:
+    frechet_from_features(real [N,D], fake [M,D]) -> float     (same value as fvd.frechet_distance of their
+                                                                mean/covariance, faster when N or M < D)
+    fvd_interval(real [V,D], fake [V,S,D], seed, resamples, level) -> (low, high)
+    paired_fvd_difference(real [V,D], fake_a [V,S,D], fake_b [V,S',D], seed, ...) -> (diff, low, high)
+    bias_curve(sizes, dim=400, repeats=..., seed=0) -> {n: mean FVD of two sets of n draws of one Gaussian}
+    MIN_FVD_VIDEOS, fvd_set_warning(real_count, fake_count) -> str | None
+
+Why resample *videos*: FVD is a property of a set, not a mean of per-video numbers, so its sampling
+uncertainty comes from which test videos were drawn. A bootstrap replicate draws V videos with replacement
+and recomputes the Fréchet distance from those videos' real and generated features (every sample of a
+chosen video comes along, so mean-of-N keeps its S samples per video). Paired: two models scored on the same
+videos share each replicate's video draw and its real features, so the common part of the noise cancels.
+
+Which interval: the "basic" bootstrap (2 x estimate - upper quantile, 2 x estimate - lower quantile), not the
+percentile one. A replicate with duplicated videos has fewer distinct videos, hence a larger small-set bias
+than the estimate itself; the percentile interval inherits that bias and sits too high (it missed the known
+distance in tests/test_fvd_stats.py), the basic interval reflects it back. It covers the distance between
+the two feature distributions to first order only: at set sizes far below the feature dimension the bias
+dominates (see bias_curve and MIN_FVD_VIDEOS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vidbench.metrics.fvd import FEATURE_DIM, frechet_distance
+
+# Derived, not chosen: the smallest set size at which the expected FVD between two sets drawn from ONE
+# distribution (true distance 0) falls below BIAS_TOLERANCE of tr(cov), for isotropic Gaussian features of
+# I3D's 400 dimensions (bias_curve; numbers in docs/fvd-bias.md). Real I3D logits are anisotropic, so their
+# bias in FVD units is smaller; isotropic features are the conservative case. Below this size an FVD is
+# still recorded, with a warning beside it.
+BIAS_TOLERANCE = 0.10
+MIN_FVD_VIDEOS = 2048
+
+
+def _centered(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x - x.mean(axis=0)
+
+
+def frechet_from_features(real: np.ndarray, fake: np.ndarray) -> float:
+    """Fréchet distance of the Gaussians fitted to two feature sets (unbiased covariances, as FeatureStats).
+
+    With A, B the centred features (n x D, m x D): tr(C1) = |A|^2 / (n-1), and the nonzero eigenvalues of
+    C1 C2 are the squared singular values of A B^T / sqrt((n-1)(m-1)), so tr((C1 C2)^(1/2)) is that matrix's
+    nuclear norm: an n x m SVD instead of two D x D eigendecompositions when the sets are smaller than D.
+    """
+    a, b = _centered(real), _centered(fake)
+    n, m = len(a), len(b)
+    if n < 2 or m < 2:
+        raise ValueError(f"FVD needs at least 2 feature vectors per set; got {n} and {m}")
+    mu = np.asarray(real, np.float64).mean(axis=0) - np.asarray(fake, np.float64).mean(axis=0)
+    if min(n, m) >= a.shape[1]:  # the covariance route is the cheaper one
+        return frechet_distance(np.zeros_like(mu), a.T @ a / (n - 1), mu, b.T @ b / (m - 1))
+    cross = (a @ b.T) / np.sqrt((n - 1) * (m - 1))
+    trace_sqrt = np.linalg.svd(cross, compute_uv=False).sum()
+    value = mu @ mu + (a * a).sum() / (n - 1) + (b * b).sum() / (m - 1) - 2 * trace_sqrt
+    return float(max(value, 0.0))
+
+
+def _flat(fake: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Features of every sample of the chosen videos: fake [V,S,D] -> [len(idx)*S, D]."""
+    return fake[idx].reshape(-1, fake.shape[-1])
+
+
+def _as_samples(fake: np.ndarray) -> np.ndarray:
+    fake = np.asarray(fake, dtype=np.float64)
+    return fake[:, None] if fake.ndim == 2 else fake
+
+
+def _basic(estimate: float, replicates: np.ndarray, level: float) -> tuple[float, float]:
+    alpha = (1 - level) / 2
+    lo_q, hi_q = np.quantile(replicates, [alpha, 1 - alpha])
+    return float(2 * estimate - hi_q), float(2 * estimate - lo_q)
+
+
+def fvd_interval(real: np.ndarray, fake: np.ndarray, seed: int = 0, resamples: int = 200,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Basic-bootstrap interval of FVD over test videos. real [V,D]; fake [V,S,D] (or [V,D])."""
+    real, fake = np.asarray(real, np.float64), _as_samples(fake)
+    estimate = frechet_from_features(real, _flat(fake, np.arange(len(real))))
+    rng = np.random.default_rng(seed)
+    reps = np.empty(resamples)
+    for r in range(resamples):
+        idx = rng.integers(0, len(real), len(real))
+        reps[r] = frechet_from_features(real[idx], _flat(fake, idx))
+    low, high = _basic(estimate, reps, level)
+    return max(low, 0.0), high
+
+
+def paired_fvd_difference(real, fake_a, fake_b, seed: int = 0, resamples: int = 200,
+                          level: float = 0.95) -> tuple[float, float, float]:
+    """FVD(a) - FVD(b) on the same videos, with a paired basic-bootstrap interval (one video draw per
+    replicate for both models and the real set)."""
+    real, fake_a, fake_b = np.asarray(real, np.float64), _as_samples(fake_a), _as_samples(fake_b)
+    every = np.arange(len(real))
+    diff = frechet_from_features(real, _flat(fake_a, every)) - frechet_from_features(real, _flat(fake_b, every))
+    rng = np.random.default_rng(seed)
+    reps = np.empty(resamples)
+    for r in range(resamples):
+        idx = rng.integers(0, len(real), len(real))
+        reps[r] = frechet_from_features(real[idx], _flat(fake_a, idx)) - frechet_from_features(real[idx], _flat(fake_b, idx))
+    low, high = _basic(diff, reps, level)
+    return float(diff), low, high
+
+
+def bias_curve(sizes, dim: int = FEATURE_DIM, repeats: int = 5, seed: int = 0) -> dict[int, float]:
+    """Mean FVD between two independent sets of n draws from N(0, I_dim) (true distance 0), divided by
+    tr(I) = dim: the small-set bias as a share of the total feature variance, for each n in sizes."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for n in sizes:
+        values = [frechet_from_features(rng.standard_normal((n, dim)), rng.standard_normal((n, dim)))
+                  for _ in range(repeats)]
+        out[int(n)] = float(np.mean(values)) / dim
+    return out
+
+
+def derive_min_videos(curve: dict[int, float], tolerance: float = BIAS_TOLERANCE) -> int | None:
+    """The smallest measured set size whose relative bias is at most `tolerance` (None: none is)."""
+    ok = [n for n, bias in sorted(curve.items()) if bias <= tolerance]
+    return ok[0] if ok else None
+
+
+def fvd_set_warning(real_count: int, fake_count: int, minimum: int = MIN_FVD_VIDEOS) -> str | None:
+    """One line when either set is under the minimum; None otherwise."""
+    smallest = min(real_count, fake_count)
+    if smallest >= minimum:
+        return None
+    return (f"FVD from {real_count} real and {fake_count} generated videos: under the {minimum} where the "
+            f"small-set bias falls below {BIAS_TOLERANCE:.0%} of the feature variance (FVD is biased upward "
+            f"for small sets; compare FVDs only at equal set sizes)")

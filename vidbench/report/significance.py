@@ -1,0 +1,178 @@
+"""Statistics on a built leaderboard table: which cells are not significantly different from the column's
+best, and an interval on every row's mean rank. Sits above table.py (which knows nothing of it) and is
+called by publish.build_tables.
+
+Both rest on per-video data: a frame metric's per-video means (results "per_video") and FVD's per-video I3D
+features (<results>.fvd.npz). Rows of one protocol score the same test videos, so every resample draws one
+set of videos per protocol and applies it to every row (paired). A cell without per-video data (the
+paper's rows, results written before per-video data existed, FVD without its features file) keeps its value
+in every replicate: it takes part in the ranking but adds no uncertainty, and gets no marker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vidbench.evaluate.paired import fvd_features, paired_bootstrap
+from vidbench.report.table import PAPER, Column, Row, Table
+
+LEVEL = 0.95
+FRAME_RESAMPLES = 1000
+RANK_RESAMPLES = 200   # each replicate ranks every column; FVD cells recompute a Fréchet distance
+FVD_RESAMPLES = 200
+MARK = "≈"             # beside a value: not significantly different from the column's best
+
+
+def cell_data(row: Row, c: Column):
+    """("frame", per-video [seeds, V]) or ("fvd", real [V,D], fake [V,S,D]) or None, for a measured cell.
+    A row of several training seeds has FVD data None: FVD is one evaluation's set statistic."""
+    if row.source == PAPER or c not in row.values:
+        return None
+    mine = [r for r in row.results if r.protocol == c.protocol]
+    if c.key == "fvd":
+        stored = fvd_features(mine[0]) if len(mine) == 1 else None
+        if stored is None:
+            return None
+        prefixes, real, fake = stored
+        last = prefixes.index(max(prefixes))  # the summary FVD is the longest prefix's
+        return "fvd", real[:, last], fake[:, :, last]
+    values = [(r.raw.get("per_video") or {}).get(c.key) for r in mine]
+    if not values or any(not v for v in values) or len({len(v) for v in values}) > 1:
+        return None
+    return "frame", np.asarray(values, dtype=np.float64)
+
+
+def _videos(data) -> int:
+    return data[1].shape[-1] if data[0] == "frame" else len(data[1])
+
+
+def _videos_key(row: Row, protocol: str):
+    for r in row.results:
+        if r.protocol == protocol:
+            return (r.raw.get("dataset") or {}).get("test_data_sha256"), r.num_videos
+    return None
+
+
+def _value(data, idx) -> float:
+    from vidbench.metrics.fvd_stats import frechet_from_features
+
+    if data[0] == "frame":
+        return float(data[1][:, idx].mean())  # videos resampled; several seeds averaged
+    real, fake = data[1], data[2]
+    return frechet_from_features(real[idx], fake[idx].reshape(-1, fake.shape[-1]))
+
+
+def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) -> list[str]:
+    """Fill row.tied[c] for the best row(s) of every column and every row whose paired difference to the
+    best is not significant. Returns notes on columns that could not be tested."""
+    notes = []
+    for c in columns:
+        ranked = [r for r in rows if c in r.ranks]
+        best = [r for r in ranked if r.ranks[c] == 1 and cell_data(r, c) is not None]
+        if not best:
+            continue
+        ref = best[0]
+        key = _videos_key(ref, c.protocol)
+        ref_data = cell_data(ref, c)
+        for row in ranked:
+            data = cell_data(row, c)
+            if data is None:
+                continue
+            if _videos_key(row, c.protocol) != key or _videos(data) != _videos(ref_data):
+                notes.append(f"{c.protocol} {c.metric.label}: {row.label} scored other test videos than "
+                             f"{ref.label}; not tested against the best")
+                continue
+            if row is ref:
+                row.tied.add(c)
+                continue
+            if data[0] == "frame":
+                _, low, high = paired_bootstrap(data[1], ref_data[1], seed, FRAME_RESAMPLES, LEVEL)
+            else:
+                from vidbench.metrics.fvd_stats import paired_fvd_difference  # torch: only where FVD features exist
+
+                _, low, high = paired_fvd_difference(ref_data[1], data[2], ref_data[2], seed, FVD_RESAMPLES, LEVEL)
+            if low <= 0 <= high:
+                row.tied.add(c)
+    return notes
+
+
+def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict[int, int]:
+    sign = 1 if higher_is_better else -1
+    return {i: 1 + sum(1 for w in values.values() if sign * w > sign * v) for i, v in values.items()}
+
+
+def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamples: int = RANK_RESAMPLES) -> bool:
+    """row.rank_ci = percentile interval of the mean rank when every protocol's test videos are resampled.
+    Ranks follow table.rank_and_bold's rule (competition ranking on displayed values). Returns whether any
+    cell had per-video data (if none did, every row keeps rank_ci None: its rank has no sampling spread)."""
+    ranked_cols = [c for c in columns if c.metric.ranked and any(c in r.ranks for r in rows)]
+    data = {(i, c): cell_data(r, c) for i, r in enumerate(rows) for c in ranked_cols if c in r.ranks}
+    if not any(d is not None for d in data.values()):
+        return False
+    sizes = {}
+    for (_, c), d in data.items():
+        if d is not None:
+            sizes.setdefault(c.protocol, _videos(d))
+    rng = np.random.default_rng(seed)
+    means = np.zeros((resamples, len(rows)))
+    counts = np.zeros(len(rows))
+    for b in range(resamples):
+        draw = {p: rng.integers(0, n, n) for p, n in sizes.items()}
+        for c in ranked_cols:
+            values = {}
+            for (i, col), d in data.items():
+                if col != c:
+                    continue
+                same_videos = d is not None and _videos(d) == sizes[c.protocol]
+                v = _value(d, draw[c.protocol]) if same_videos else rows[i].values[c]
+                values[i] = round(v, c.metric.decimals)
+            for i, rank in _competition_ranks(values, c.metric.higher_is_better).items():
+                means[b, i] += rank
+                if b == 0:
+                    counts[i] += 1
+    alpha = (1 - LEVEL) / 2
+    for i, row in enumerate(rows):
+        if counts[i]:
+            low, high = np.quantile(means[:, i] / counts[i], [alpha, 1 - alpha])
+            row.rank_ci = (float(low), float(high))
+    return True
+
+
+def annotate(table: Table, seed: int = 0) -> Table:
+    """Markers and rank intervals for a table's pools (measured rows, the paper's rows: as build_table ranked
+    them), and the notes that say what was and was not computed."""
+    pools = [table.rows] if table.rank_paper else [[r for r in table.rows if r.source != PAPER],
+                                                    [r for r in table.rows if r.source == PAPER]]
+    notes = []
+    for pool in pools:
+        if not pool:
+            continue
+        notes += mark_not_different(pool, table.columns, seed)
+        varied = rank_intervals(pool, table.columns, seed)
+        if not varied and any(r.source == PAPER for r in pool):
+            notes.append("Mean-rank intervals: none for the paper's rows; the paper publishes no per-video numbers, "
+                         "so their ranks are shown as printed, without sampling spread.")
+        elif not varied:
+            notes.append("Mean-rank intervals: none; these results carry no per-video numbers.")
+    if any(r.tied for r in table.rows):
+        notes.insert(0, f"{MARK}: not significantly different from the column's best (paired bootstrap over the "
+                        f"same test videos, {LEVEL:.0%}); [a, b] after a mean rank: its {LEVEL:.0%} interval when "
+                        f"every protocol's test videos are resampled.")
+    notes += fvd_set_notes(table)
+    table.stat_notes = list(dict.fromkeys(notes))
+    return table
+
+
+def fvd_set_notes(table: Table) -> list[str]:
+    """The set size behind every measured FVD, and the results' small-set warnings, once per protocol."""
+    sizes, warned = {}, {}
+    for row in table.rows:
+        for r in row.results:
+            size = r.raw.get("fvd_set_size")
+            if isinstance(size, dict) and r.fvd:
+                sizes.setdefault(r.protocol, set()).add(f"{size.get('real')} real / {size.get('generated')} generated")
+            for w in r.raw.get("warnings") or []:
+                if str(w).startswith("FVD"):
+                    warned.setdefault(r.protocol, str(w))
+    lines = [f"FVD set size on {p}: {', '.join(sorted(s))} videos." for p, s in sorted(sizes.items())]
+    return lines + [f"Warning, {p}: {w}" for p, w in sorted(warned.items())]
