@@ -15,7 +15,7 @@ from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.evaluate import evaluate, summary_lines
 from vidbench.evaluate.protocols import Protocol
-from vidbench.metrics.frame import psnr, ssim
+from vidbench.metrics.frame import psnr, psnr_cwvae, ssim, ssim_cwvae
 from vidbench.models import create_model
 from vidbench.registry import METRICS
 
@@ -367,3 +367,46 @@ def test_sampling_is_seeded_per_batch(tiny_mmnist, tmp_path):
     np.testing.assert_array_equal(runs["a"]["frames"], runs["b"]["frames"])
     assert runs["a"]["per_timestep"] == runs["b"]["per_timestep"]
     assert not np.array_equal(runs["a"]["frames"], runs["c"]["frames"])
+
+
+def test_cwvae_conventions_score_raw_decoder_floats_when_the_model_runs_in_process(tiny_mmnist, tmp_path):
+    """Issue 12 item 5: ssim_cwvae / psnr_cwvae score a CW-VAE's unclipped tanh output (what the authors' eval
+    scored); the standard conventions, and any predictions file, score the uint8 frames; the results say which."""
+    from vidbench.evaluate.sources import ModelSource, batch_seed
+
+    torch.manual_seed(0)
+    model = create_model("cwvae", "tiny")  # untrained: its tanh output is often below 0, so clamping matters
+    metrics = ("ssim", "ssim_cwvae", "psnr", "psnr_cwvae")
+    protocol = short_protocol(metrics=metrics)
+    results = evaluate(tiny_mmnist, model=model, protocol=protocol, batch_size=4, out=tmp_path / "m.json")
+    assert results["conventions"]["raw_frames"] == ["psnr_cwvae", "ssim_cwvae"]
+
+    gt = ground_truth(tiny_mmnist)
+    source = ModelSource(model, {"name": "cwvae"}, torch.device("cpu"))
+    uint8 = source.predictions(list(range(4)), gt[:, :CONTEXT], HORIZON, 1, batch_seed(0, 0))
+    raw = torch.from_numpy(source.last_raw[:, 0]).movedim(-1, -3)  # [V,T,C,H,W] floats, unclipped
+    assert raw.min() < 0  # the case where raw and uint8 differ
+    np.testing.assert_array_equal(uint8[:, 0], (raw.clamp(0, 1) * 255).round().to(torch.uint8).movedim(-3, -1))
+    target = as_float(gt[:, CONTEXT:])
+    for name, metric in (("ssim_cwvae", ssim_cwvae), ("psnr_cwvae", psnr_cwvae)):
+        np.testing.assert_allclose(results["per_video"][name], metric(raw, target).numpy().mean(1), rtol=1e-5)
+    np.testing.assert_allclose(results["per_video"]["ssim"], direct(ssim, uint8[:, 0], gt[:, CONTEXT:]).mean(1),
+                               rtol=1e-6)
+
+    # The same frames as a predictions file: uint8 for every metric, so the *_cwvae numbers differ.
+    np.save(tmp_path / "p.npy", uint8)
+    from_file = evaluate(tiny_mmnist, predictions=tmp_path / "p.npy", protocol=protocol, out=tmp_path / "p.json")
+    assert from_file["conventions"]["raw_frames"] == []
+    assert from_file["summary"]["ssim"] == pytest.approx(results["summary"]["ssim"], rel=1e-9)
+    for name in ("ssim_cwvae", "psnr_cwvae"):  # measured here: ssim_cwvae 0.7283 (uint8) vs 0.7286 (raw)
+        assert abs(from_file["summary"][name] - results["summary"][name]) > 1e-5, name
+
+    # A run folder whose *_cwvae values were scored on uint8 (before issue 12) is rescored on raw floats.
+    batch = tmp_path / "m.run" / "batch-00000.npz"
+    with np.load(batch) as data:
+        record = {k: data[k] for k in data.files if not k.startswith("frames_")}
+    record["metric_ssim_cwvae"] = np.zeros_like(record["metric_ssim_cwvae"])
+    np.savez(batch, **record)
+    (tmp_path / "m.run" / "batch-00000.raw.npy").unlink()
+    again = evaluate(tiny_mmnist, model=model, protocol=protocol, batch_size=4, out=tmp_path / "m.json")
+    assert again["summary"] == results["summary"]

@@ -19,7 +19,7 @@ CI_LEVEL = 0.95
 
 
 def assemble_results(acc, protocol, identity, split, names, metric_set, seed, batch_size, device, world,
-                     fvd_dropped=None) -> dict:
+                     fvd_dropped=None, frames=None) -> dict:
     per_timestep, summary, ci, videos = {}, {}, {}, {}
     for m in acc.frame_metrics:
         per_video = np.array([acc.per_video[m][i] for i in sorted(acc.per_video[m])])
@@ -59,7 +59,10 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "num_samples": protocol.num_samples,
         "seed": seed,
         "batch_size": batch_size,
-        "conventions": {"frames": "scored as uint8 (the cached predictions), /255 to [0,1]",
+        "conventions": {"frames": "scored as uint8 (the cached predictions), /255 to [0,1], except the metrics "
+                                  "in raw_frames",
+                        # the model's raw decoder floats (unclipped tanh), as the authors' eval scored them
+                        "raw_frames": sorted(m for m, kind in (frames or {}).items() if kind == "raw"),
                         "std": "population std over videos (ddof 0)",
                         "fvd_samples": "the best sample per video" if protocol.reduce.startswith("best:")
                         else "every sample"},

@@ -79,14 +79,15 @@ class RunFolder:
         np.savez(buffer, **record)
         atomic_write_bytes(self._file(b, ".npz"), buffer.getvalue())
 
-    def load_predictions(self, b: int):
-        path = self._file(b, ".pred.npy")
+    def load_predictions(self, b: int, raw: bool = False):
+        """uint8 predictions, or with raw=True the model's raw float frames (the *_cwvae conventions score them)."""
+        path = self._file(b, ".raw.npy" if raw else ".pred.npy")
         return np.load(path, mmap_mode="r") if path.exists() else None
 
-    def save_predictions(self, b: int, predictions: np.ndarray) -> None:
+    def save_predictions(self, b: int, predictions: np.ndarray, raw: bool = False) -> None:
         buffer = io.BytesIO()
         np.save(buffer, predictions)
-        atomic_write_bytes(self._file(b, ".pred.npy"), buffer.getvalue())
+        atomic_write_bytes(self._file(b, ".raw.npy" if raw else ".pred.npy"), buffer.getvalue())
 
 
 def _describe_diff(key, old, new) -> str:

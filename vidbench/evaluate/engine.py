@@ -45,7 +45,7 @@ from vidbench.evaluate.feature_cache import GroundTruthFeatures, estimate_line
 from vidbench.evaluate.fvd_features import add_fvd_statistics, write_features
 from vidbench.evaluate.metric_set import MetricSet, resolve_metrics
 from vidbench.evaluate.protocols import resolve_protocol
-from vidbench.evaluate.scoring import batch_record, fvd_prefixes
+from vidbench.evaluate.scoring import batch_record, frames_scored, fvd_prefixes
 from vidbench.evaluate.sources import open_source
 from vidbench.fileio import atomic_write_json
 from vidbench.locking import OutputLock, check_output_file, claim_folder
@@ -123,7 +123,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         raise_if_any_rank_failed(error)
         acc.reduce()
         results = assemble_results(acc, protocol, source.identity, split, names, metric_set, seed, batch_size,
-                                   device, world, dropped)
+                                   device, world, dropped, {m: frames_scored(source, m) for m in metric_set.frame})
         results = _plain(add_fvd_statistics(results, acc, seed, out))
         if rank == 0:
             write_features(acc, out)

@@ -19,7 +19,9 @@ METRIC_CALL_FRAMES = 256  # frames per metric call: bounds float temporaries wha
 def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixes, seed, hib) -> dict:
     """The batch's cached record, completed with whatever it lacks (nothing, on a rerun)."""
     record = folder.load(b)
-    missing = [m for m in metric_set.frame if f"metric_{m}" not in record]
+    frames = {m: frames_scored(source, m) for m in metric_set.frame}  # "raw" or "uint8" per frame metric
+    missing = [m for m in metric_set.frame
+               if f"metric_{m}" not in record or str(record.get(f"frames_{m}", "uint8")) != frames[m]]
     missing_metadata = [name for name in metric_set.metadata
                         if any(f"metric_{out}" not in record for out in metric_outputs(name))
                         or str(record.get(f"definition_{name}", "1")) != _definition(name)]
@@ -27,16 +29,25 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
     if not missing and not missing_metadata and not need_fvd:
         return record
     start = time.perf_counter()
+    needs_raw = any(frames[m] == "raw" for m in missing)
     predictions = folder.load_predictions(b)
-    if predictions is None:
+    raw = folder.load_predictions(b, raw=True) if needs_raw else None
+    if predictions is None or (needs_raw and raw is None):  # seeded per batch: the same frames again
         context = np.stack([split.sequence(i)[: protocol.context] for i in videos])
         predictions = source.predictions(videos, context, protocol.horizon, protocol.num_samples, batch_seed(seed, b))
+        raw = source.last_raw if needs_raw else None
         if not isinstance(source, PredictionsFile):  # a predictions file is its own cache
             folder.save_predictions(b, predictions)
+            if raw is not None:
+                folder.save_predictions(b, raw, raw=True)
     record = dict(record) or {"video_index": np.asarray(videos, dtype=np.int64), "seconds": np.float64(0.0)}
-    fns = {m: metric_set.frame[m] for m in missing}
-    for m, values in _frame_values(videos, predictions, split, protocol.context, fns, metric_set.device).items():
-        record[f"metric_{m}"] = values
+    for kind, frames_in in (("uint8", predictions), ("raw", raw)):
+        fns = {m: metric_set.frame[m] for m in missing if frames[m] == kind}
+        if not fns:
+            continue
+        for m, values in _frame_values(videos, frames_in, split, protocol.context, fns, metric_set.device).items():
+            record[f"metric_{m}"] = values
+            record[f"frames_{m}"] = np.str_(kind)
     for name in missing_metadata:
         values = metric_set.metadata[name](predictions, split, videos, protocol.context)
         for out in metric_outputs(name):
@@ -50,6 +61,14 @@ def batch_record(b, videos, folder, source, split, protocol, metric_set, prefixe
     record["seconds"] = np.float64(float(record["seconds"]) + time.perf_counter() - start)
     folder.save(b, record)
     return record
+
+
+def frames_scored(source, metric: str) -> str:
+    """"raw" where a metric registered with `scores_raw` (the *_cwvae conventions) meets a source with raw decoder
+    floats (a model run in-process that has them), else "uint8" (predictions files, standard conventions)."""
+    from vidbench.registry import METRICS
+
+    return "raw" if getattr(source, "raw", False) and METRICS.info(metric).get("scores_raw") else "uint8"
 
 
 def _definition(name) -> str:
@@ -87,7 +106,8 @@ def fvd_prefixes(protocol) -> tuple[tuple[int, ...], dict[int, str]]:
 
 
 def _frame_values(videos, predictions, split, context, fns, device) -> dict[str, np.ndarray]:
-    """Per-frame values [V,S,T] (float64) of every frame metric, computed a few frames at a time."""
+    """Per-frame values [V,S,T] (float64) of every frame metric, computed a few frames at a time. predictions:
+    uint8 [V,S,T,H,W,C] (scored /255), or float raw decoder frames of that shape (scored as they are)."""
     v, s, horizon = predictions.shape[:3]
     out = {name: np.empty((v, s, horizon)) for name in fns}
     step = max(1, METRIC_CALL_FRAMES // (v * s))
@@ -95,8 +115,8 @@ def _frame_values(videos, predictions, split, context, fns, device) -> dict[str,
         t1 = min(horizon, t0 + step)
         target = np.stack([split.sequence(i)[context + t0 : context + t1] for i in videos])
         target = to_model_input(torch.from_numpy(target).to(device))                     # [V,t,C,H,W]
-        pred = to_model_input(torch.from_numpy(np.array(predictions[:, :, t0:t1]))
-                              .to(device).flatten(0, 1))                                  # [V*S,t,C,H,W]
+        chunk = torch.from_numpy(np.array(predictions[:, :, t0:t1])).to(device).flatten(0, 1)
+        pred = to_model_input(chunk) if chunk.dtype == torch.uint8 else chunk.float().permute(0, 1, 4, 2, 3)
         pred = pred.unflatten(0, (v, s))
         target = target.unsqueeze(1).expand_as(pred)
         for name, fn in fns.items():

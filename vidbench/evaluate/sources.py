@@ -1,8 +1,11 @@
 """Where the predictions being scored come from: a model run open-loop, or a file of predictions.
 
-Both give uint8 frames [videos, samples, horizon, H, W, C]. Scores are always computed on these 8-bit
-frames (the same frames the run folder caches), so scoring a model directly and scoring its exported
-predictions with `--predictions` give identical numbers.
+Both give uint8 frames [videos, samples, horizon, H, W, C], the frames the run folder caches and every metric
+scores, so scoring a model directly and scoring its exported predictions with `--predictions` give identical
+numbers, with one exception (issue 12): a model whose predict() can return its raw decoder output (CW-VAE and its
+RSSM / NoTmpAbs variants: unclipped tanh floats) also gives those floats, and the metrics registered with
+`scores_raw` (ssim_cwvae, psnr_cwvae: the authors' eval scored raw floats) score them instead. The results
+file's "conventions" says which frames each metric scored.
 """
 
 from __future__ import annotations
@@ -34,20 +37,26 @@ class ModelSource:
         self.identity = identity
         self.device = device
         self.name = identity["name"]
+        self.raw = bool(getattr(model, "raw_output", False))  # predict(raw=True) gives unclipped floats
+        self.last_raw = None  # float32 [V,S,horizon,H,W,C] of the last predictions() call, when self.raw
 
     def predictions(self, videos: list[int], context: np.ndarray, horizon: int, num_samples: int,
                     seed: int) -> np.ndarray:
-        """context uint8 [V,Tc,H,W,C] -> uint8 [V,S,horizon,H,W,C]. NaN/inf frames raise, naming the video."""
+        """context uint8 [V,Tc,H,W,C] -> uint8 [V,S,horizon,H,W,C]. NaN/inf frames raise, naming the video.
+        With self.raw, the unclipped float frames of the same call are kept in self.last_raw (the uint8 frames
+        are those floats clamped and rounded, exactly as without raw)."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
         x = to_model_input(torch.from_numpy(np.ascontiguousarray(context)).to(self.device))
         cuda = [self.device] if self.device.type == "cuda" else []
         with torch.no_grad(), torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)  # models that draw from the global generator stay seeded; the caller's state is kept
-            pred = self.model.predict(x, horizon, num_samples=num_samples, generator=generator)
+            kwargs = {"raw": True} if self.raw else {}
+            pred = self.model.predict(x, horizon, num_samples=num_samples, generator=generator, **kwargs)
         expected = (len(videos), num_samples, horizon, *x.shape[2:])
         if tuple(pred.shape) != expected:
             raise VidbenchError(f"model {self.name}: predict() returned shape {tuple(pred.shape)}, expected {expected}")
         out = np.empty((len(videos), num_samples, horizon, *context.shape[2:]), dtype=np.uint8)
+        raw = np.empty(out.shape, dtype=np.float32) if self.raw else None
         for t0 in range(0, horizon, _CONVERT_FRAMES):
             chunk = pred[:, :, t0 : t0 + _CONVERT_FRAMES]
             bad = ~torch.isfinite(chunk.flatten(3)).all(-1)  # [V,S,t]
@@ -58,6 +67,9 @@ class ModelSource:
                     f"{t0 + t}); nothing averaged, no results file written"
                 )
             out[:, :, t0 : t0 + chunk.shape[2]] = to_uint8_frames(chunk).cpu().numpy()
+            if raw is not None:
+                raw[:, :, t0 : t0 + chunk.shape[2]] = chunk.float().movedim(-3, -1).cpu().numpy()
+        self.last_raw = raw
         return out
 
 

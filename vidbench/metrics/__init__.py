@@ -12,11 +12,12 @@ from vidbench.registry import METRICS
 
 METRICS.add("ssim", "vidbench.metrics.frame:ssim", kind="frame", higher_is_better=True,
             about="SSIM, tf.image.ssim conventions: 11x11 Gaussian (sigma 1.5), data range 1, valid map")
-METRICS.add("ssim_cwvae", "vidbench.metrics.frame:ssim_cwvae", kind="frame", higher_is_better=True,
+# scores_raw: the authors' eval scored raw decoder floats; an in-process model that has them is scored on them.
+METRICS.add("ssim_cwvae", "vidbench.metrics.frame:ssim_cwvae", kind="frame", higher_is_better=True, scores_raw=True,
             about="SSIM as the CW-VAE authors' eval: skimage 0.18 defaults (7x7 uniform, data range 2), per channel")
 METRICS.add("psnr", "vidbench.metrics.frame:psnr", kind="frame", higher_is_better=True,
             about="PSNR per frame, 10*log10(1/MSE), data range 1, capped at 100 dB for identical frames")
-METRICS.add("psnr_cwvae", "vidbench.metrics.frame:psnr_cwvae", kind="frame", higher_is_better=True,
+METRICS.add("psnr_cwvae", "vidbench.metrics.frame:psnr_cwvae", kind="frame", higher_is_better=True, scores_raw=True,
             about="PSNR per channel then averaged (CW-VAE authors' eval), data range 1")
 METRICS.add("lpips", "vidbench.metrics.lpips_metric:LPIPS", kind="network", higher_is_better=False,
             about="LPIPS v0.1, AlexNet, inputs in [-1, 1], grayscale repeated to 3 channels",

@@ -145,6 +145,7 @@ class CWVAE(VideoModel):
         c = self.config
         self.levels, self.k, self.stoch, self.deter = c["levels"], c["k"], c["stoch"], c["deter"]
         self.context_multiple = self.k ** (self.levels - 1)
+        self.raw_output = True  # predict(raw=True): the unclipped decoder output (the *_cwvae conventions score it)
         self.encoder = ConvEncoder(c["channels"], c["filters"])
         feat = self.encoder.out_features
         # Level l >= 1: Dense(size, relu) x (layers-1), then Dense(feat) linear (authors' cnns.Encoder).
@@ -282,10 +283,11 @@ class CWVAE(VideoModel):
 
     @torch.no_grad()
     def predict(self, context: torch.Tensor, horizon: int, num_samples: int = 1,
-                generator: torch.Generator | None = None, prior_levels=()) -> torch.Tensor:
+                generator: torch.Generator | None = None, prior_levels=(), raw: bool = False) -> torch.Tensor:
         """Open-loop prediction as the authors' eval: posteriors over the context (levels in `prior_levels`
         follow their prior there instead, for `vidbench analyze levels`), then priors forward from the last
-        states at every level; generated frames are never fed back. Output clamped from tanh to [0, 1]."""
+        states at every level; generated frames are never fed back. Output clamped from tanh to [0, 1], or with
+        raw=True the decoder's unclipped tanh output, which the authors' eval scored."""
         self.check_context(context)
         if not set(prior_levels) <= set(range(self.levels)):
             raise VidbenchError(f"{self.config['name']}: prior_levels {tuple(prior_levels)} outside levels 0..{self.levels - 1}")
@@ -298,7 +300,8 @@ class CWVAE(VideoModel):
         out = video.new_empty(video.shape[0], horizon, c, IMAGE_SIZE, IMAGE_SIZE)
         start = 0
         for chunk in self.rollout(states, horizon, generator):
-            out[:, start : start + chunk.shape[1]] = self.decode(chunk).clamp_(0, 1)
+            frames = self.decode(chunk)
+            out[:, start : start + chunk.shape[1]] = frames if raw else frames.clamp_(0, 1)
             start += chunk.shape[1]
         return out.view(b, num_samples, horizon, c, IMAGE_SIZE, IMAGE_SIZE)
 
