@@ -207,8 +207,9 @@ def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
     for k in (5, 6):
         w, b, x = torch.randn(6, 3, k, k), torch.randn(3), torch.randn(2, 6, 7, 7)
         # Two float32 algorithms (sub-pixel convs vs oneDNN's deconvolution) summing up to 6 x 3 x 3 products of
-        # N(0, 1) values (outputs up to ~40): a few ulps, measured 7.6e-6 against the 1e-5 + 1e-5 |value| allowed.
-        assert torch.allclose(conv_transpose_stride2(x, w, b), F.conv_transpose2d(x, w, b, stride=2), atol=1e-5)
+        # N(0, 1) values: a few ulps, but oneDNN's ISA changes them. Measured up to 7.6e-6 abs, and 30% of the old
+        # atol 1e-5 (+ rtol 1e-5 |value|) with ONEDNN_MAX_CPU_ISA=AVX2: 5e-5 is ~10x that; a wrong tap is O(1).
+        assert torch.allclose(conv_transpose_stride2(x, w, b), F.conv_transpose2d(x, w, b, stride=2), atol=5e-5)
     dec = tiny.decoder
     states = torch.randn(3, dec.dense.in_features)
     x = dec.dense(states)[:, :, None, None]
