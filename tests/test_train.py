@@ -232,7 +232,9 @@ def test_training_prints_the_planned_step_count_at_the_start(tiny_mmnist, tmp_pa
     split = PreparedSplit(tiny_mmnist, "train")
     windows, per_epoch, steps = planned_steps([split.length(i) for i in range(len(split))], 6, 4, 2)
     assert windows == len(split) * (split.length(0) // 6) and steps == 2 * per_epoch
-    assert lines[0] == plan_line(steps, windows, len(split), 6, 4)
-    assert f"planned: {steps:,} steps of 4 windows = 2 epochs x {per_epoch:,} steps" in lines[0]
+    planned = [line for line in lines if line.startswith("planned:")]  # beside it: the training data check
+    assert planned == [plan_line(steps, windows, len(split), 6, 4)]
+    assert f"planned: {steps:,} steps of 4 windows = 2 epochs x {per_epoch:,} steps" in planned[0]
+    assert lines.index(planned[0]) <= 1  # said before the first step's line
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(log) == steps and log[-1]["epoch"] == 1
