@@ -64,6 +64,17 @@ def write_glyph_idx(folder, count: int = 20):
     return folder
 
 
+SESSION_THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(autouse=True)
+def _threads_back_after_each_test():
+    """Fixtures and tests that set one thread (for speed or bitwise checks) must not leave every later file
+    single-threaded: that would hide thread-dependent behaviour the suite is meant to catch."""
+    yield
+    torch.set_num_threads(SESSION_THREADS)
+
+
 @pytest.fixture(scope="session")
 def tiny_mmnist(tmp_path_factory):
     """Path of a prepared tiny Moving MNIST (see module docstring). Do not modify it."""
