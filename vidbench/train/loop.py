@@ -52,7 +52,7 @@ from vidbench.train.config import (
     optimizer_config,
 )
 from vidbench.train.processes import Processes, setup_processes
-from vidbench.train.step import AMP_DTYPES, LossModule, step_function
+from vidbench.train.step import LossModule, check_amp, step_function
 
 CONFIG_NAME, LOG_NAME = "config.json", "log.jsonl"
 
@@ -71,13 +71,13 @@ def step_seed(seed: int, step: int, rank: int) -> int:
 def train(model_name: str, dataset_root, *, preset: str | None = None, overrides: dict | None = None,
           steps: int | None = None, epochs: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
           seq_len: int = DEFAULT_SEQ_LEN, lr: float | None = None, run_dir=None, checkpoint_every: int = 1000,
-          seed: int = 0, device: str = "auto", amp: str = "none", num_workers: int = 0,
-          progress: bool = True, echo=print) -> Path:
+          seed: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
+          channels_last: bool = False, num_workers: int = 0, progress: bool = True, echo=print) -> Path:
     """Train (or resume) a model on a prepared dataset's train split; returns the run folder.
 
-    `steps` / `epochs` give the total budget (a rerun with a larger one continues the run)."""
-    if amp not in AMP_DTYPES:
-        raise VidbenchError(f"--amp {amp!r}: choose one of {', '.join(AMP_DTYPES)}")
+    `steps` / `epochs` give the total budget (a rerun with a larger one continues the run). amp, compile and
+    channels_last are the training step's options (vidbench/train/step.py)."""
+    check_amp(amp)
     if steps is not None and epochs is not None:
         raise VidbenchError("give --steps or --epochs, not both")
     for name, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--checkpoint-every", checkpoint_every)):
@@ -92,14 +92,16 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
         return _train(procs, model_name, split, preset=preset, overrides=overrides or {}, steps=steps, epochs=epochs,
                       batch_size=batch_size, seq_len=seq_len, lr=lr,
                       run_dir=Path(run_dir) if run_dir else default_run_dir(model_name, preset, dataset_name),
-                      checkpoint_every=checkpoint_every, seed=seed, amp=amp, num_workers=num_workers,
+                      checkpoint_every=checkpoint_every, seed=seed, amp=amp, compile=bool(compile),
+                      channels_last=bool(channels_last), num_workers=num_workers,
                       progress=progress, echo=echo)
     finally:
         procs.close()
 
 
 def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overrides, steps, epochs, batch_size,
-           seq_len, lr, run_dir: Path, checkpoint_every, seed, amp, num_workers, progress, echo) -> Path:
+           seq_len, lr, run_dir: Path, checkpoint_every, seed, amp, compile, channels_last, num_workers, progress,
+           echo) -> Path:
     torch.manual_seed(seed)  # the same initial weights on every rank and in every rerun
     model = create_model(model_name, preset, **overrides)
     channels, frame_shape = model.config.get("channels"), split.info.get("frame_shape")
@@ -121,6 +123,7 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
     config = {
         "model": model.config,
         "train": {"batch_size": batch_size, "seq_len": seq_len, "seed": seed, "amp": amp,
+                  "compile": compile, "channels_last": channels_last,
                   "lr": float(lr if lr is not None else model.config.get("lr", DEFAULT_LR)),
                   **optimizer_config(model.config)},
         "dataset": {"name": split.dataset, "root": str(split.root.resolve()),
@@ -141,7 +144,8 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
 
     model.to(procs.device)
     train_cfg = config["train"]
-    trainer = step_function(model, amp=amp, lr=train_cfg["lr"], device_type=procs.device.type)
+    trainer = step_function(model, amp=amp, compile=compile, channels_last=channels_last, lr=train_cfg["lr"],
+                            device_type=procs.device.type)
     optimizer, scaler = trainer.optimizer, trainer.scaler
     step, elapsed = 0, 0.0
     if ckpt_file.exists():
