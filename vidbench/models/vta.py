@@ -58,6 +58,7 @@ from torch.nn import functional as F
 
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel, preset_config
+from vidbench.models.layers import weighted_batch_norm
 from vidbench.models.svg import normal_noise
 
 PRESETS = {
@@ -84,15 +85,23 @@ def _conv(a, b, k, s, p, transposed=False) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """[N, C, 64, 64] -> [N, F]: four stride-2 convs then a 4x4 valid conv, ELU + BatchNorm."""
+    """[N, C, 64, 64] -> [N, F]: four stride-2 convs then a 4x4 valid conv, ELU + BatchNorm.
+
+    forward(frames, counts): in training, frame n stands for counts[n] identical frames in the BatchNorm
+    statistics (the overlapping training windows encode each frame once; see VTA.encode_windows)."""
 
     def __init__(self, channels: int, feat: int):
         super().__init__()
         self.net = nn.Sequential(_conv(channels, feat, 4, 2, 1), *[_conv(feat, feat, 4, 2, 1) for _ in range(3)],
                                  _conv(feat, feat, 4, 1, 0), nn.Flatten())
 
-    def forward(self, frames):
-        return self.net(frames)
+    def forward(self, frames, counts: torch.Tensor | None = None):
+        if counts is None or not self.training:
+            return self.net(frames)
+        x = frames
+        for conv, bn, act in self.net[:-1]:
+            x = act(weighted_batch_norm(conv(x), bn, counts))
+        return x.flatten(1)
 
 
 class Decoder(nn.Module):
@@ -179,14 +188,30 @@ class VTA(VideoModel):
 
     def windows(self, video: torch.Tensor) -> torch.Tensor:
         """[B, T, ...] -> [B * W, L, ...]: windows of L = 2 * init_size + seq_size frames at stride seq_size."""
-        init, seq = self.config["init_size"], self.config["seq_size"]
+        init = self.config["init_size"]
         T = video.shape[1]
         if T < 2 * init + 2:
             raise VidbenchError(f"vta: training clips need at least {2 * init + 2} frames "
                                 f"(2 x init_size {init} + 2), got {T}")
-        length = min(2 * init + seq, T)
-        starts = range(0, T - length + 1, length - 2 * init)
-        return torch.stack([video[:, s:s + length] for s in starts], 1).flatten(0, 1)
+        return video[:, self.window_index(T)].flatten(0, 1)
+
+    def window_index(self, frames: int) -> torch.Tensor:
+        """[W, L] frame indices of the training windows of a `frames`-long clip (checked by windows())."""
+        init, seq = self.config["init_size"], self.config["seq_size"]
+        length = min(2 * init + seq, frames)
+        starts = torch.arange(0, frames - length + 1, length - 2 * init)
+        return starts[:, None] + torch.arange(length)
+
+    def encode_windows(self, video: torch.Tensor) -> torch.Tensor:
+        """encoder(windows(video) * 2 - 1) [B * W, L, F], encoding each frame once and gathering the windows (3/4
+        of the frames at 100 per clip); BatchNorm counts each frame as often as the windows hold it."""
+        B, T = video.shape[:2]
+        index = self.window_index(T)
+        used, inverse = torch.unique(index, return_inverse=True)  # sorted frames, and where each window reads
+        counts = torch.bincount(inverse.flatten(), minlength=len(used)).repeat(B)
+        frames = video[:, used.to(video.device)] * 2 - 1
+        enc = self.encoder(frames.flatten(0, 1), counts.to(video.device)).view(B, len(used), -1)
+        return enc[:, inverse.to(video.device)].flatten(0, 1)
 
     def sample_boundaries(self, logits: torch.Tensor, temp: float) -> tuple[torch.Tensor, ...]:
         """Posterior boundaries for a window with the segment limits enforced.
@@ -228,14 +253,16 @@ class VTA(VideoModel):
         return (torch.stack(boundary, 1), torch.stack(log_sample, 1), torch.stack(f_read, 1),
                 torch.stack(f_copy, 1))
 
-    def inference(self, windows: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Posterior pass over windows [N, L, C, H, W] in [0, 1]: per-step terms of the ELBO."""
+    def inference(self, windows: torch.Tensor, enc: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Posterior pass over windows [N, L, C, H, W] in [0, 1]: per-step terms of the ELBO. `enc`: the
+        windows' encoded frames [N, L, F] when already computed (loss() shares them across overlaps)."""
         c = self.config
         N, L = windows.shape[:2]
         init, seq = c["init_size"], L - 2 * c["init_size"]
         temp = self.temperature()
         x = windows * 2 - 1
-        enc = self.encoder(x.flatten(0, 1)).view(N, L, -1)
+        if enc is None:
+            enc = self.encoder(x.flatten(0, 1)).view(N, L, -1)
         post_logits = self.post_boundary(enc.transpose(1, 2)).transpose(1, 2)
         boundary, log_sample, forced_read, forced_copy = self.sample_boundaries(post_logits, temp)
         read = boundary[..., READ:READ + 1]
@@ -298,7 +325,7 @@ class VTA(VideoModel):
         if self.training and torch.is_grad_enabled():
             self.train_step += 1  # the public loop updates the temperature before each step
         windows = self.windows(video)
-        terms = self.inference(windows)
+        terms = self.inference(windows, self.encode_windows(video))
         init = self.config["init_size"]
         target = windows[:, init:init + terms["nll"].shape[1]]
         loss = terms["nll"].mean() + terms["kl_abs"].mean() + terms["kl_obs"].mean() + terms["kl_mask"].mean()
