@@ -105,7 +105,7 @@ def test_step_function_takes_the_cli_spellings():
     model = fresh("cwvae")
     step = step_function(model, **json.loads('{"channels-last": true, "amp": "bf16"}'))
     assert step.options == {"amp": "bf16", "compile": False, "channels_last": True}
-    conv = model.encoder.convs[0].weight
+    conv = model.encoder.convs[1].weight  # (the first has 1 input channel: both layouts coincide)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     with pytest.raises(TypeError):
         step_function(model, nosuch=True)
