@@ -202,3 +202,15 @@ def test_each_family_gets_the_optimiser_of_its_original_code():
                       torch.optim.Adam)
     with pytest.raises(VidbenchError, match="optimizer='sgd'"):
         training.optimizer_config({"name": "cwvae", "optimizer": "sgd"})
+
+
+def test_collate_windows_equals_default_collate(tiny_mmnist):
+    from vidbench.data.loader import TrainWindows, collate_windows
+    from vidbench.data.store import PreparedSplit
+
+    windows = TrainWindows(PreparedSplit(tiny_mmnist, "train"), length=12)
+    items = [windows[i] for i in range(4)]
+    assert torch.equal(collate_windows(items), torch.utils.data.default_collate(items))
+    loader = torch.utils.data.DataLoader(windows, batch_sampler=[[0, 1, 2, 3]], num_workers=1,
+                                         collate_fn=collate_windows)
+    assert torch.equal(next(iter(loader)), torch.stack(items))  # through a worker's shared memory

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vidbench.data.loader import TrainWindows, to_model_input
+from vidbench.data.loader import TrainWindows, collate_windows, to_model_input
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes, atomic_write_json
@@ -205,7 +205,7 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
             rank_slice = slice(procs.rank * local_batch, (procs.rank + 1) * local_batch)
             batches = [b[rank_slice].tolist() for b in epoch_batches(len(windows), batch_size, seed, epoch)[position:]]
             loader = torch.utils.data.DataLoader(windows, batch_sampler=batches, num_workers=num_workers,
-                                                 pin_memory=procs.device.type == "cuda")
+                                                 collate_fn=collate_windows, pin_memory=procs.device.type == "cuda")
             for batch in loader:
                 started = time.perf_counter()
                 torch.manual_seed(step_seed(seed, step, 0 if shares_noise else procs.rank))
