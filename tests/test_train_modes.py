@@ -121,3 +121,17 @@ def test_options_are_recorded_and_amp_cannot_change_on_resume(tiny_mmnist, tmp_p
     assert json.loads((run / "config.json").read_text())["train"]["channels_last"] is False
     with pytest.raises(VidbenchError, match="amp: 'none' -> 'bf16'"):
         train("cwvae", tiny_mmnist, preset="tiny", steps=3, run_dir=run, amp="bf16", **FAST)
+
+
+def test_cli_flags_reach_the_run_config(tiny_mmnist, tmp_path):
+    from click.testing import CliRunner
+
+    from vidbench.cli import main
+
+    run = tmp_path / "cli-run"
+    result = CliRunner().invoke(main, ["train", "--model", "cwvae", "--preset", "tiny", "--dataset", str(tiny_mmnist),
+                                       "--steps", "1", "--batch-size", "4", "--seq-len", "12", "--num-workers", "0",
+                                       "--channels-last", "--run-dir", str(run)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())["train"]
+    assert (config["channels_last"], config["compile"], config["amp"]) == (True, False, "none")
