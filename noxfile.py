@@ -4,6 +4,7 @@
     python3 -m nox -s demo       # offline Moving MNIST -> small models -> evaluate -> leaderboard page
     python3 -m nox -s bench      # speed/memory benchmarks in tests/benchmarks/, printed as figures and ratios
     python3 -m nox -s lint
+    python3 -m nox -s gpu        # on a GPU machine: CUDA tests, steps/s per mode, I3D, loader (<= 8 min)
 
 Every session runs in one shared environment, .nox/vidbench-env: torch alone is several GB, and a copy per
 session would double the disk and the first-run install time. It is made on first use and re-installed
@@ -56,6 +57,13 @@ def bench(session):
     python = shared_env(session)
     session.run(python, "-m", "pytest", "-q", "-s", "-o", "python_files=bench_*.py", "-o", "addopts=",
                 "tests/benchmarks", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def gpu(session):
+    """tests/benchmarks/gpu_check.py: the CUDA-marked tests, then speed figures (see its docstring)."""
+    python = shared_env(session)
+    session.run(python, "tests/benchmarks/gpu_check.py", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")

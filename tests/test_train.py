@@ -238,3 +238,15 @@ def test_training_prints_the_planned_step_count_at_the_start(tiny_mmnist, tmp_pa
     assert lines.index(planned[0]) <= 1  # said before the first step's line
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(log) == steps and log[-1]["epoch"] == 1
+
+
+def test_collate_windows_equals_default_collate(tiny_mmnist):
+    from vidbench.data.loader import TrainWindows, collate_windows
+    from vidbench.data.store import PreparedSplit
+
+    windows = TrainWindows(PreparedSplit(tiny_mmnist, "train"), length=12)
+    items = [windows[i] for i in range(4)]
+    assert torch.equal(collate_windows(items), torch.utils.data.default_collate(items))
+    loader = torch.utils.data.DataLoader(windows, batch_sampler=[[0, 1, 2, 3]], num_workers=1,
+                                         collate_fn=collate_windows)
+    assert torch.equal(next(iter(loader)), torch.stack(items))  # through a worker's shared memory

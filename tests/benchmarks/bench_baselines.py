@@ -5,6 +5,14 @@ training sequence length), 2 CPU threads. Prints parameters for every preset, an
 for each distinct architecture (presets that differ only in name share one timing); CW-VAE (mmnist preset)
 is the in-run reference, where its model is available. REFERENCE.md section 6 for the authors' TF figure.
 
+Issue 11 restructurings (same loss and gradients within fp32 rounding, tests in test_svg.py / test_vta.py),
+measured A/B alternating in one process (mmnist presets, 4 x 100, loss forward + backward, 2 rounds, load ~2
+on a shared 2-core machine): SVG's teacher-forced LSTMs as one LSTM call each, old / new = 1.14; VTA
+encoding each frame once (360 instead of 480 frames, BatchNorm statistics weighted), old / new = 1.02 (the
+saved convolutions are mostly spent again on the weighted BatchNorm's unfused elementwise ops and VTA's
+per-step recurrences dominate). Not done: SVG's frozen-skip half of the decoder convolutions computed once
+per video, channels-last by default for the baselines (available as --channels-last).
+
     pytest -s -o addopts="" tests/benchmarks/bench_baselines.py
 """
 

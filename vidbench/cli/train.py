@@ -26,18 +26,20 @@ from vidbench.cli.group import dataset_dir, main
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--amp", type=click.Choice(["none", "bf16", "fp16"]), default="none", show_default=True,
-              help="mixed precision (autocast)")
+              help="mixed precision (autocast); bf16 needs a CPU or GPU with native bf16 to be faster")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the loss (first step compiles: minutes)")
+@click.option("--channels-last", is_flag=True, help="convolutions in channels-last memory format")
 @click.option("--num-workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
 def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, settings, run_dir, checkpoint_every,
-          seed, device, amp, num_workers):
+          seed, device, amp, compile_, channels_last, num_workers):
     """Train a model; rerunning the same command resumes. Works under `torchrun --nproc_per_node N`."""
     from vidbench.train import train as train_model
     from vidbench.train.config import parse_set_options
 
     train_model(model_name, dataset_dir(dataset), preset=preset, overrides=parse_set_options(settings),
                 steps=steps, epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
-                checkpoint_every=checkpoint_every, seed=seed, device=device, amp=amp, num_workers=num_workers,
-                echo=lambda line: click.echo(line, err=True))
+                checkpoint_every=checkpoint_every, seed=seed, device=device, amp=amp, compile=compile_,
+                channels_last=channels_last, num_workers=num_workers, echo=lambda line: click.echo(line, err=True))
 
 
 @main.command()

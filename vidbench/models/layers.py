@@ -100,3 +100,23 @@ def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     y = F.pixel_shuffle(F.conv2d(x, sub, bias.repeat_interleave(4), padding=half - 1), 2)
     size = (x.shape[-2] - 1) * 2 + k, (x.shape[-1] - 1) * 2 + k
     return y[..., : size[0], : size[1]]
+
+
+def weighted_batch_norm(x: torch.Tensor, bn: nn.BatchNorm2d, counts: torch.Tensor) -> torch.Tensor:
+    """Training-mode bn(x.repeat_interleave(counts, 0)) without the repeats: row n of x [N, C, H, W] counts
+    `counts[n]` times in the batch statistics (and in the running-statistics update, unbiased variance as
+    BatchNorm's). The rows that the repeated batch would hold are the same function of the parameters, so the
+    loss and its gradients equal those of the repeated batch up to float rounding."""
+    w = counts.to(x.dtype)[:, None]
+    n = float(counts.sum()) * x.shape[2] * x.shape[3]
+    mean = (x.sum((2, 3)) * w).sum(0) / n
+    centred = x - mean[:, None, None]
+    var = ((centred * centred).sum((2, 3)) * w).sum(0) / n
+    if bn.training and bn.track_running_stats:
+        with torch.no_grad():
+            bn.num_batches_tracked += 1
+            momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+            bn.running_mean.lerp_(mean.to(bn.running_mean.dtype), momentum)
+            bn.running_var.lerp_((var * n / max(n - 1, 1)).to(bn.running_var.dtype), momentum)
+    scale = bn.weight * torch.rsqrt(var + bn.eps)
+    return centred * scale[:, None, None] + bn.bias[:, None, None]

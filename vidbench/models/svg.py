@@ -36,7 +36,9 @@ is a Gaussian decoder with std sqrt(beta * P / 2) (P = pixels x channels per fra
 sets that std instead: beta = 2 dec_std^2 / P, so `vidbench sweep` can tune SVG like the other families.
 
 In training, all frames of a batch are encoded (and all predictions decoded) in one batched call, so
-BatchNorm statistics span B x T frames rather than the public code's B frames per step.
+BatchNorm statistics span B x T frames rather than the public code's B frames per step. The teacher-forced
+posterior, prior and predictor each run as one multi-layer LSTM call over all steps (LSTMStack.sequence; the
+same weights and math as the step-by-step cells, tested against them in tests/test_svg.py).
 
     vidbench train svg --preset mmnist          # 13M parameters
     create_model("svg", "tiny")                 # tests
@@ -147,6 +149,18 @@ class LSTMStack(nn.Module):
             h = hc[0]
         return h, new_state
 
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """All steps of a sequence x [B, T, in] from the zero state -> top-layer outputs [B, T, hidden].
+
+        The same math as forward() step by step (LSTMCell and the LSTM kernel share the gate order i, f, g, o
+        and the two biases), as one fused multi-layer LSTM call over the cells' own weights: the input
+        projections of all steps are one matmul, and the per-step Python and autograd nodes go away."""
+        weights = [w for cell in self.cells for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
+        zeros = x.new_zeros(len(self.cells), x.shape[0], self.hidden)
+        out, _, _ = torch.lstm(self.embed(x), (zeros, zeros), weights, True, len(self.cells), 0.0, self.training,
+                               False, True)
+        return out
+
 
 class GaussianLSTM(nn.Module):
     """LSTMStack -> (mean, log-variance) of a diagonal Gaussian."""
@@ -160,6 +174,10 @@ class GaussianLSTM(nn.Module):
     def forward(self, x: torch.Tensor, state: list) -> tuple[torch.Tensor, torch.Tensor, list]:
         h, state = self.rnn(x, state)
         return self.mean(h), self.logvar(h), state
+
+    def sequence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.rnn.sequence(x)
+        return self.mean(h), self.logvar(h)
 
 
 def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
@@ -194,21 +212,21 @@ class SVGLP(VideoModel):
             raise VidbenchError(f"svg: training clips need at least 2 frames, got {T}")
         h, skips = self.encoder(video.flatten(0, 1))
         h = h.view(B, T, -1)
-        states = self._states(B, h)
-        predicted, kls = [], []
-        for t in range(1, T):
-            mu, logvar, states["posterior"] = self.posterior(h[:, t], states["posterior"])
-            mu_p, logvar_p, states["prior"] = self.prior(h[:, t - 1], states["prior"])
-            z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
-            predicted.append(self._predict_h(h[:, t - 1], z, states))
-            kls.append(gaussian_kl(mu, logvar, mu_p, logvar_p).sum(1).mean())
+        # Teacher forcing: the posterior reads x_t, the prior x_{t-1} and the predictor [x_{t-1}, z_t], all
+        # known before the recurrence runs, so each network is one LSTM over all T-1 steps. The noise is
+        # drawn one [B, z] step at a time, as the step-by-step loop drew it, so a seed gives the same z.
+        mu, logvar = self.posterior.sequence(h[:, 1:])
+        mu_p, logvar_p = self.prior.sequence(h[:, :-1])
+        noise = torch.stack([torch.randn_like(mu[:, 0]) for _ in range(T - 1)], 1)
+        z = mu + (0.5 * logvar).exp() * noise
+        predicted = self.predictor_out(self.predictor.sequence(torch.cat([h[:, :-1], z], 2)))
+        kl = gaussian_kl(mu, logvar, mu_p, logvar_p).sum(2).mean(0)  # per step: summed over z, batch mean
         # Frame t is decoded with skips from frame min(t-1, n_past-1): the input frame while it is context.
         n_past = min(self.config["train_context"], T - 1)
         source = torch.arange(T - 1, device=video.device).clamp(max=n_past - 1)
         skip_t = [s.view(B, T, *s.shape[1:])[:, source].flatten(0, 1) for s in skips]
-        frames = self.decoder(torch.stack(predicted, 1).flatten(0, 1), skip_t).view(B, T - 1, *video.shape[2:])
+        frames = self.decoder(predicted.flatten(0, 1), skip_t).view(B, T - 1, *video.shape[2:])
         mse = ((frames - video[:, 1:]) ** 2).flatten(2).mean(2).mean(0)  # per step, as nn.MSELoss per step
-        kl = torch.stack(kls)
         return {"loss": mse.sum() + self.beta(video[0, 0].numel()) * kl.sum(), "mse": mse.mean(), "kl": kl.mean()}
 
     def beta(self, pixels: int) -> float:

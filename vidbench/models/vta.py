@@ -53,8 +53,6 @@ Adaptations (vidbench):
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.distributions import Normal, kl_divergence
@@ -62,7 +60,9 @@ from torch.nn import functional as F
 
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel, preset_config
+from vidbench.models.layers import weighted_batch_norm
 from vidbench.models.svg import normal_noise
+from vidbench.models.vta_boundaries import concrete_log_density, forced_logits, limit_masks, uniform_noise
 
 PRESETS = {
     "mmnist": {"channels": 1},
@@ -77,8 +77,6 @@ DEFAULTS = {
     "lr": 5e-4, "amsgrad": True, "grad_clip": 10.0,
     "adam_eps": 1e-8,  # torch.optim.Adam's default, as the public code (vidbench's trainer defaults to TF's 1e-4)
 }
-NEAR_ONE = 1 - 1e-3  # forced boundaries: the public code's near-deterministic logits
-FORCED_LOGIT = math.log(NEAR_ONE / (1 - NEAR_ONE))
 READ, COPY = 0, 1  # one-hot order of the boundary variable
 
 
@@ -88,15 +86,23 @@ def _conv(a, b, k, s, p, transposed=False) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """[N, C, 64, 64] -> [N, F]: four stride-2 convs then a 4x4 valid conv, ELU + BatchNorm."""
+    """[N, C, 64, 64] -> [N, F]: four stride-2 convs then a 4x4 valid conv, ELU + BatchNorm.
+
+    forward(frames, counts): in training, frame n stands for counts[n] identical frames in the BatchNorm
+    statistics (the overlapping training windows encode each frame once; see VTA.encode_windows)."""
 
     def __init__(self, channels: int, feat: int):
         super().__init__()
         self.net = nn.Sequential(_conv(channels, feat, 4, 2, 1), *[_conv(feat, feat, 4, 2, 1) for _ in range(3)],
                                  _conv(feat, feat, 4, 1, 0), nn.Flatten())
 
-    def forward(self, frames):
-        return self.net(frames)
+    def forward(self, frames, counts: torch.Tensor | None = None):
+        if counts is None or not self.training:
+            return self.net(frames)
+        x = frames
+        for conv, bn, act in self.net[:-1]:
+            x = act(weighted_batch_norm(conv(x), bn, counts))
+        return x.flatten(1)
 
 
 class Decoder(nn.Module):
@@ -120,40 +126,6 @@ class LatentDistribution(nn.Module):
 
     def forward(self, x) -> Normal:
         return Normal(self.mean(x), torch.sigmoid(self.std(x)))
-
-
-def uniform_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """U(0, 1) noise shaped like `like`, drawn from `generator` (on its own device) when given."""
-    if generator is None:
-        return torch.rand_like(like)
-    return torch.rand(like.shape, generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
-
-
-def concrete_log_density(log_alpha, log_sample, temp) -> torch.Tensor:
-    """Log density of a 2-class concrete (Gumbel-softmax) sample, up to a constant that cancels in the KL."""
-    x = log_alpha - temp * log_sample
-    return x.sum(-1) - 2.0 * torch.logsumexp(x, -1)
-
-
-def limit_masks(seg_len, seg_num, remaining, max_len: int, max_num: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(forced_read, forced_copy) [N] bool for the next frame, given the current segment's length, the number
-    of segments started so far and the frames left to cover including this one.
-
-    Looking ahead keeps both limits satisfiable: a read is allowed only while the frames left fit in the
-    segments left, a copy only while the current segment can grow and the rest still fits. (The public code
-    forces a read at length max_len and a copy after max_num segments; when both bind, e.g. after very short
-    early segments, its length rule wins and the window gets an extra segment.)
-    """
-    read_ok = (seg_num < max_num) & (remaining <= (max_num - seg_num) * max_len)
-    copy_ok = (seg_len < max_len) & (remaining <= (max_len - seg_len) + (max_num - seg_num) * max_len)
-    return ~copy_ok, ~read_ok & copy_ok
-
-
-def forced_logits(forced_read, forced_copy, logits) -> torch.Tensor:
-    """Replace logits [N, 2] by near-deterministic ones where a segment limit forces the boundary."""
-    read = logits.new_tensor([FORCED_LOGIT, -FORCED_LOGIT])
-    logits = torch.where(forced_copy[:, None], -read, logits)
-    return torch.where(forced_read[:, None], read, logits)
 
 
 class VTA(VideoModel):
@@ -183,14 +155,30 @@ class VTA(VideoModel):
 
     def windows(self, video: torch.Tensor) -> torch.Tensor:
         """[B, T, ...] -> [B * W, L, ...]: windows of L = 2 * init_size + seq_size frames at stride seq_size."""
-        init, seq = self.config["init_size"], self.config["seq_size"]
+        init = self.config["init_size"]
         T = video.shape[1]
         if T < 2 * init + 2:
             raise VidbenchError(f"vta: training clips need at least {2 * init + 2} frames "
                                 f"(2 x init_size {init} + 2), got {T}")
-        length = min(2 * init + seq, T)
-        starts = range(0, T - length + 1, length - 2 * init)
-        return torch.stack([video[:, s:s + length] for s in starts], 1).flatten(0, 1)
+        return video[:, self.window_index(T)].flatten(0, 1)
+
+    def window_index(self, frames: int) -> torch.Tensor:
+        """[W, L] frame indices of the training windows of a `frames`-long clip (checked by windows())."""
+        init, seq = self.config["init_size"], self.config["seq_size"]
+        length = min(2 * init + seq, frames)
+        starts = torch.arange(0, frames - length + 1, length - 2 * init)
+        return starts[:, None] + torch.arange(length)
+
+    def encode_windows(self, video: torch.Tensor) -> torch.Tensor:
+        """encoder(windows(video) * 2 - 1) [B * W, L, F], encoding each frame once and gathering the windows (3/4
+        of the frames at 100 per clip); BatchNorm counts each frame as often as the windows hold it."""
+        B, T = video.shape[:2]
+        index = self.window_index(T)
+        used, inverse = torch.unique(index, return_inverse=True)  # sorted frames, and where each window reads
+        counts = torch.bincount(inverse.flatten(), minlength=len(used)).repeat(B)
+        frames = video[:, used.to(video.device)] * 2 - 1
+        enc = self.encoder(frames.flatten(0, 1), counts.to(video.device)).view(B, len(used), -1)
+        return enc[:, inverse.to(video.device)].flatten(0, 1)
 
     def sample_boundaries(self, logits: torch.Tensor, temp: float) -> tuple[torch.Tensor, ...]:
         """Posterior boundaries for a window with the segment limits enforced.
@@ -232,14 +220,16 @@ class VTA(VideoModel):
         return (torch.stack(boundary, 1), torch.stack(log_sample, 1), torch.stack(f_read, 1),
                 torch.stack(f_copy, 1))
 
-    def inference(self, windows: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Posterior pass over windows [N, L, C, H, W] in [0, 1]: per-step terms of the ELBO."""
+    def inference(self, windows: torch.Tensor, enc: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Posterior pass over windows [N, L, C, H, W] in [0, 1]: per-step terms of the ELBO. `enc`: the
+        windows' encoded frames [N, L, F] when already computed (loss() shares them across overlaps)."""
         c = self.config
         N, L = windows.shape[:2]
         init, seq = c["init_size"], L - 2 * c["init_size"]
         temp = self.temperature()
         x = windows * 2 - 1
-        enc = self.encoder(x.flatten(0, 1)).view(N, L, -1)
+        if enc is None:
+            enc = self.encoder(x.flatten(0, 1)).view(N, L, -1)
         post_logits = self.post_boundary(enc.transpose(1, 2)).transpose(1, 2)
         boundary, log_sample, forced_read, forced_copy = self.sample_boundaries(post_logits, temp)
         read = boundary[..., READ:READ + 1]
@@ -302,7 +292,7 @@ class VTA(VideoModel):
         if self.training and torch.is_grad_enabled():
             self.train_step += 1  # the public loop updates the temperature before each step
         windows = self.windows(video)
-        terms = self.inference(windows)
+        terms = self.inference(windows, self.encode_windows(video))
         init = self.config["init_size"]
         target = windows[:, init:init + terms["nll"].shape[1]]
         loss = terms["nll"].mean() + terms["kl_abs"].mean() + terms["kl_obs"].mean() + terms["kl_mask"].mean()

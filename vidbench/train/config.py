@@ -23,6 +23,10 @@ OPTIMIZERS = {
     "adam": {"adam_eps": 1e-8, "grad_clip": None},
 }
 FAMILY_OPTIMIZER = {"svg": "adam", "vta": "adam"}  # everything else follows the authors' TF code
+# `vidbench train` options that change only float rounding (tests/test_train_modes.py), not what is computed:
+# recorded in config.json but not part of a run's identity, so a run may resume with them changed. --amp
+# changes results and is part of it.
+SPEED_OPTIONS = ("compile", "channels_last")
 DEFAULT_EPOCHS = {"mmnist": 300, "mazes": 100, "minerl": 600}  # REFERENCE.md section 1
 
 
@@ -52,7 +56,8 @@ def default_run_dir(model_name: str, preset: str | None, dataset: str) -> Path:
 
 def _identity(config: dict) -> dict:
     """The parts of a run config that change its result (the dataset's location and the step budget don't)."""
-    return {"model": config["model"], "train": config["train"],
+    train = {k: v for k, v in config["train"].items() if k not in SPEED_OPTIONS}
+    return {"model": config["model"], "train": train,
             "dataset": {k: v for k, v in config["dataset"].items() if k != "root"}}
 
 

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from vidbench.data.loader import TrainWindows, to_model_input
+from vidbench.data.loader import TrainWindows, collate_windows, to_model_input
 from vidbench.data.store import PreparedSplit, check_shard
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes, atomic_write_json, write_error
@@ -61,7 +61,7 @@ from vidbench.train.config import (
     optimizer_config,
 )
 from vidbench.train.processes import Processes, setup_processes
-from vidbench.train.step import AMP_DTYPES, LossModule, step_function
+from vidbench.train.step import LossModule, check_amp, step_function
 
 CONFIG_NAME, LOG_NAME, DATA_CHECK = "config.json", "log.jsonl", "data-check.json"
 RUN_FILES = (CONFIG_NAME, LOG_NAME, DATA_CHECK, "checkpoint.pt")
@@ -100,13 +100,13 @@ def step_seed(seed: int, step: int, rank: int) -> int:
 def train(model_name: str, dataset_root, *, preset: str | None = None, overrides: dict | None = None,
           steps: int | None = None, epochs: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
           seq_len: int = DEFAULT_SEQ_LEN, lr: float | None = None, run_dir=None, checkpoint_every: int = 1000,
-          seed: int = 0, device: str = "auto", amp: str = "none", num_workers: int = 0,
-          progress: bool = True, echo=print) -> Path:
+          seed: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
+          channels_last: bool = False, num_workers: int = 0, progress: bool = True, echo=print) -> Path:
     """Train (or resume) a model on a prepared dataset's train split; returns the run folder.
 
-    `steps` / `epochs` give the total budget (a rerun with a larger one continues the run)."""
-    if amp not in AMP_DTYPES:
-        raise VidbenchError(f"--amp {amp!r}: choose one of {', '.join(AMP_DTYPES)}")
+    `steps` / `epochs` give the total budget (a rerun with a larger one continues the run). amp, compile and
+    channels_last are the training step's options (vidbench/train/step.py)."""
+    check_amp(amp)
     if steps is not None and epochs is not None:
         raise VidbenchError("give --steps or --epochs, not both")
     for name, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--checkpoint-every", checkpoint_every)):
@@ -125,7 +125,8 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
                 check_train_data(split, run_dir / DATA_CHECK, echo)
             return _train(procs, model_name, split, preset=preset, overrides=overrides or {}, steps=steps,
                           epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
-                          checkpoint_every=checkpoint_every, seed=seed, amp=amp, num_workers=num_workers,
+                          checkpoint_every=checkpoint_every, seed=seed, amp=amp, compile=bool(compile),
+                          channels_last=bool(channels_last), num_workers=num_workers,
                           progress=progress, echo=echo)
     finally:
         procs.close()
@@ -156,7 +157,8 @@ def check_train_data(split: PreparedSplit, record_path: Path, echo) -> None:
 
 
 def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overrides, steps, epochs, batch_size,
-           seq_len, lr, run_dir: Path, checkpoint_every, seed, amp, num_workers, progress, echo) -> Path:
+           seq_len, lr, run_dir: Path, checkpoint_every, seed, amp, compile, channels_last, num_workers, progress,
+           echo) -> Path:
     torch.manual_seed(seed)  # the same initial weights on every rank and in every rerun
     model = create_model(model_name, preset, **overrides)
     channels, frame_shape = model.config.get("channels"), split.info.get("frame_shape")
@@ -180,6 +182,7 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
     config = {
         "model": model.config,
         "train": {"batch_size": batch_size, "seq_len": seq_len, "seed": seed, "amp": amp,
+                  "compile": compile, "channels_last": channels_last,
                   "lr": float(lr if lr is not None else model.config.get("lr", DEFAULT_LR)),
                   **optimizer_config(model.config)},
         "dataset": {"name": split.dataset, "root": str(split.root.resolve()),
@@ -200,7 +203,8 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
 
     model.to(procs.device)
     train_cfg = config["train"]
-    trainer = step_function(model, amp=amp, lr=train_cfg["lr"], device_type=procs.device.type)
+    trainer = step_function(model, amp=amp, compile=compile, channels_last=channels_last, lr=train_cfg["lr"],
+                            device_type=procs.device.type)
     optimizer, scaler = trainer.optimizer, trainer.scaler
     step, elapsed = 0, 0.0
     if ckpt_file.exists():
@@ -260,7 +264,7 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
             rank_slice = slice(procs.rank * local_batch, (procs.rank + 1) * local_batch)
             batches = [b[rank_slice].tolist() for b in epoch_batches(len(windows), batch_size, seed, epoch)[position:]]
             loader = torch.utils.data.DataLoader(windows, batch_sampler=batches, num_workers=num_workers,
-                                                 pin_memory=procs.device.type == "cuda")
+                                                 collate_fn=collate_windows, pin_memory=procs.device.type == "cuda")
             for batch in loader:
                 started = time.perf_counter()
                 torch.manual_seed(step_seed(seed, step, 0 if shares_noise else procs.rank))

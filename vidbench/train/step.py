@@ -3,6 +3,17 @@
     from vidbench.train import step_function
     step = step_function(model, amp="bf16")     # the options are `vidbench train`'s flags
     logs = step(video)                          # float [B,T,C,H,W] in [0,1] -> {"loss": ..., "grad_norm": ...}
+
+Options (each a `vidbench train` flag; tests/test_train_modes.py checks each against the default path):
+    amp="none"|"bf16"|"fp16"   autocast; changes results beyond float rounding, so a run never resumes under
+                               another --amp (it is part of the run's identity in config.json)
+    compile=False              torch.compile of the loss (forward and backward); inductor's random ops fall
+                               back to eager's, so the same seed draws the same noise as without --compile
+    channels_last=False        4-D weights (convolutions) in channels-last memory format: oneDNN and cuDNN
+                               then run every convolution channels-last, activations and gradients included
+    lr=None                    the preset's learning rate unless given
+compile and channels_last give the default path's results within float rounding (tested), so they are
+recorded in config.json but a run may resume with them changed (e.g. compiled on a GPU after a CPU start).
 """
 
 from __future__ import annotations
@@ -30,16 +41,29 @@ class LossModule(torch.nn.Module):
         return self.model.loss(video)
 
 
+def check_amp(amp: str) -> None:
+    if amp not in AMP_DTYPES:
+        raise VidbenchError(f"--amp {amp!r}: choose one of {', '.join(AMP_DTYPES)}")
+
+
+def compile_loss(forward):
+    """torch.compile of a loss callable. fallback_random: inductor would otherwise generate its own random
+    numbers (a different stream from eager's for the same seed); with it, --compile changes rounding only."""
+    return torch.compile(forward, options={"fallback_random": True})
+
 
 class TrainStep:
     """step(video) -> logs: forward under autocast, backward, global-norm clip, optimiser step. Holds the
     optimiser and the fp16 grad scaler, whose states go into checkpoints."""
 
-    def __init__(self, model: VideoModel, *, amp: str = "none", lr: float | None = None, forward=None,
-                 device_type: str | None = None):
-        if amp not in AMP_DTYPES:
-            raise VidbenchError(f"--amp {amp!r}: choose one of {', '.join(AMP_DTYPES)}")
+    def __init__(self, model: VideoModel, *, amp: str = "none", lr: float | None = None, compile: bool = False,
+                 channels_last: bool = False, forward=None, device_type: str | None = None):
+        check_amp(amp)
         self.model = model
+        self.options = {"amp": amp, "compile": bool(compile), "channels_last": bool(channels_last)}
+        if channels_last:
+            # In place (the Parameter objects stay the same), before the optimiser's moments exist.
+            model.to(memory_format=torch.channels_last)
         self.forward = forward or model.loss
         self.train_cfg = {"lr": float(lr if lr is not None else model.config.get("lr", DEFAULT_LR)),
                           **optimizer_config(model.config)}
@@ -48,6 +72,15 @@ class TrainStep:
         device_type = device_type or next(iter(model.parameters()), torch.empty(0)).device.type
         self.scaler = torch.amp.GradScaler(device_type) if amp == "fp16" else None
         self.autocast = torch.autocast(device_type, dtype=AMP_DTYPES[amp]) if AMP_DTYPES[amp] else nullcontext()
+
+    @property
+    def forward(self):
+        return self._forward
+
+    @forward.setter
+    def forward(self, fn):
+        """The loss callable (the model's loss, or its DDP wrapper set by the loop); compiled under --compile."""
+        self._forward = compile_loss(fn) if self.options["compile"] and not self.model.gradient_free else fn
 
     def __call__(self, video) -> dict[str, torch.Tensor]:
         model, optimizer, scaler = self.model, self.optimizer, self.scaler
@@ -74,5 +107,7 @@ class TrainStep:
 
 
 def step_function(model: VideoModel, **options) -> TrainStep:
-    """The training step `vidbench train` runs with these options (its flags: amp, lr)."""
+    """The training step `vidbench train` runs with these options (its flags: amp, compile, channels_last,
+    lr; JSON spellings with dashes, e.g. {"channels-last": true}, are accepted too)."""
+    options = {key.replace("-", "_"): value for key, value in options.items()}
     return TrainStep(model, **options)

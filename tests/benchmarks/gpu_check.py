@@ -1,0 +1,166 @@
+"""GPU readiness in one script (`nox -s gpu`; budget: 8 minutes on one GPU). Prints, in order:
+
+1. the CUDA-marked tests (tests/test_cuda.py: CPU vs CUDA loss and gradients on a fixed batch, the bf16,
+   compiled and channels-last paths);
+2. CW-VAE mmnist preset at batch 50 x 100: steps/s and peak GPU memory in fp32, bf16, bf16 + compile (each
+   mode in its own process with its own time limit, so a slow compile cannot eat the budget; the compile
+   time is printed apart);
+3. I3D frames/s (random weights: the network's speed only, labelled so);
+4. the projected wall time of the paper's mmnist run on this GPU: 300 epochs of the authors' step count,
+   every non-overlapping 100-frame chunk of the 20,000 training videos (100 frames each) per epoch at
+   batch 50 = 400 steps per epoch, 120,000 steps (paper: 2.5 days on a Titan Xp; goal: < 1 h on an H100);
+5. loader throughput (windows/s from a memory-mapped store with the default 2 workers, pinned memory)
+   against what the fastest mode consumes (steps/s x 50).
+
+    python tests/benchmarks/gpu_check.py            # or: python3 -m nox -s gpu
+    python tests/benchmarks/gpu_check.py --mode bf16 --seconds 20   # one mode (used by the script itself)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BATCH, FRAMES = 50, 100
+EPOCHS, TRAIN_VIDEOS, VIDEO_FRAMES = 300, 20_000, 100
+PAPER_STEPS = EPOCHS * (TRAIN_VIDEOS * (VIDEO_FRAMES // FRAMES) // BATCH)  # 120,000
+MODES = {"fp32": {}, "bf16": {"amp": "bf16"}, "bf16+compile": {"amp": "bf16", "compile": True}}
+LIMITS = {"fp32": 60, "bf16": 60, "bf16+compile": 240}  # seconds per mode process, compile included
+
+
+def run_mode(name: str, seconds: float) -> dict:
+    """Time one mode in this process: 2 warm-up steps (compile happens there), then steps for `seconds`."""
+    import torch
+
+    from vidbench.models import create_model
+    from vidbench.train import step_function
+
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32
+    torch.manual_seed(0)
+    model = create_model("cwvae", "mmnist").cuda().train()
+    step = step_function(model, **MODES[name])
+    video = torch.rand(BATCH, FRAMES, 1, 64, 64, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(2):
+        logs = step(video)
+    torch.cuda.synchronize()
+    warmup = time.perf_counter() - start
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        logs = step(video)
+        steps += 1
+        if steps % 5 == 0:
+            torch.cuda.synchronize()
+    torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    return {"mode": name, "steps_per_s": steps / elapsed, "steps": steps, "warmup_s": warmup,
+            "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "loss": float(logs["loss"])}
+
+
+def i3d_frames_per_second(seconds: float = 15.0) -> float:
+    import torch
+
+    from vidbench.metrics.fvd import I3DFeatures
+
+    net = I3DFeatures.random_for_speed_test(device="cuda", frames_per_batch=256)
+    video = torch.rand(16, 16, 3, 64, 64, device="cuda")  # 256 frames of 16-frame clips, as FVD feeds it
+    net.features(video)
+    torch.cuda.synchronize()
+    frames, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        net.features(video)
+        frames += video.shape[0] * video.shape[1]
+    torch.cuda.synchronize()
+    return frames / (time.perf_counter() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=list(MODES))
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--skip-tests", action="store_true")
+    args = parser.parse_args()
+    if args.mode:
+        print(json.dumps(run_mode(args.mode, args.seconds)), flush=True)
+        return 0
+
+    import torch
+
+    if not torch.cuda.is_available():
+        print("gpu_check: no CUDA GPU here; nothing to do", flush=True)
+        return 1
+    began = time.perf_counter()
+    print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}", flush=True)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    failed = False
+    if not args.skip_tests:
+        print("\n== CUDA-marked tests", flush=True)
+        try:
+            tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda",
+                                    str(ROOT / "tests" / "test_cuda.py")], cwd=ROOT, env=env, timeout=180)
+            failed = tests.returncode != 0
+        except subprocess.TimeoutExpired:
+            print("CUDA tests: over their 180 s budget", flush=True)
+            failed = True
+
+    print(f"\n== CW-VAE mmnist preset, batch {BATCH} x {FRAMES} frames, {args.seconds:.0f} s per mode", flush=True)
+    results = {}
+    for name in MODES:
+        try:
+            proc = subprocess.run([sys.executable, __file__, "--mode", name, "--seconds", str(args.seconds)],
+                                  cwd=ROOT, env=env, timeout=LIMITS[name] + args.seconds, capture_output=True,
+                                  text=True)
+        except subprocess.TimeoutExpired:
+            print(f"{name:>13}: over its {LIMITS[name] + args.seconds:.0f} s limit (compile too slow?)", flush=True)
+            continue
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if proc.returncode or not lines:
+            print(f"{name:>13}: failed\n{proc.stderr[-2000:]}", flush=True)
+            failed = True
+            continue
+        r = results[name] = json.loads(lines[-1])
+        hours = PAPER_STEPS / r["steps_per_s"] / 3600
+        print(f"{name:>13}: {r['steps_per_s']:6.2f} steps/s  {r['steps_per_s'] * BATCH:7.0f} windows/s  "
+              f"peak {r['peak_gib']:5.1f} GiB  warm-up {r['warmup_s']:5.1f} s  loss {r['loss']:.1f}  "
+              f"-> paper run ({PAPER_STEPS:,} steps) {hours:5.2f} h", flush=True)
+    if "fp32" in results:
+        base = results["fp32"]["steps_per_s"]
+        print("speed-up over fp32: " + ", ".join(f"{n} {r['steps_per_s'] / base:.2f}x" for n, r in results.items()))
+    print(f"projection: {EPOCHS} epochs x {PAPER_STEPS // EPOCHS} steps ({TRAIN_VIDEOS:,} videos of "
+          f"{VIDEO_FRAMES} frames, one {FRAMES}-frame chunk each, batch {BATCH}); paper: 2.5 days on a Titan Xp",
+          flush=True)
+
+    print("\n== I3D (random weights: speed only, the features mean nothing)", flush=True)
+    print(f"I3D: {i3d_frames_per_second():.0f} frames/s (16-frame clips at 64x64, resized to 224)", flush=True)
+
+    print("\n== loader vs model", flush=True)
+    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
+    from bench_loader import CLI_DEFAULT_WORKERS, loader_windows_per_second
+    from conftest import write_glyph_idx
+
+    from vidbench.data import mmnist
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "mmnist"
+        mmnist.prepare(store, idx_dir=write_glyph_idx(Path(tmp) / "idx"), num_train=500, num_test=2)
+        rates = {w: loader_windows_per_second(store, w, seconds=8, pin_memory=True) for w in (CLI_DEFAULT_WORKERS, 0)}
+    need = max((r["steps_per_s"] * BATCH for r in results.values()), default=float("nan"))
+    rate = rates[CLI_DEFAULT_WORKERS]
+    print(f"loader: {rate:.0f} windows/s with the default {CLI_DEFAULT_WORKERS} workers, {rates[0]:.0f} with 0 "
+          f"(memory-mapped store, pinned); fastest mode consumes {need:.0f} windows/s: loader / model = "
+          f"{rate / need:.2f}x ({'OK' if rate >= need else 'the loader would starve the GPU'})", flush=True)
+    print(f"\ngpu_check: {time.perf_counter() - began:.0f} s in all", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

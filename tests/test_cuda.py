@@ -1,0 +1,122 @@
+"""CPU vs CUDA: the same model, batch and noise give the same loss and gradients; the bf16 and compiled
+training paths run on the GPU and stay close to fp32. Marked `cuda`; skipped where no GPU is present
+(`nox -s gpu` / tests/benchmarks/gpu_check.py run them first on a GPU machine).
+
+Tolerances: CUDA's fp32 matmuls and cuDNN convolutions reduce in another order than oneDNN, and TF32 is off
+(torch's default for matmuls; set explicitly here for convolutions), so CPU and CUDA differ by fp32
+rounding compounded through 3 recurrent levels: loss within rel 1e-4, gradients within a relative L2 error
+of 1e-3. bf16 and compile on CUDA against CUDA fp32: the bounds of tests/test_train_modes.py (bf16: loss rel
+1e-3, gradients 3e-2; compile: 1e-4 and 1e-3).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import mmnist_clips
+
+from vidbench.models import create_model
+from vidbench.train import step_function
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+
+@pytest.fixture(autouse=True)
+def no_tf32():
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def loss_and_grads(name, video, device, preset="tiny", **options):
+    """One forward + backward of a fresh seeded model on `device`, its noise drawn on the CPU (_cpu_noise)."""
+    torch.manual_seed(0)
+    model = create_model(name, preset).train().to(device)
+    step = step_function(model, **options)
+    torch.manual_seed(1)
+    with _cpu_noise(device), step.autocast:
+        out = step.forward(video.to(device))
+    out["loss"].backward()
+    grads = torch.cat([p.grad.float().flatten().cpu() for p in model.parameters() if p.grad is not None])
+    return out["loss"].detach().float().cpu(), grads
+
+
+class _cpu_noise:
+    """Draw torch.randn / randn_like / rand_like and Normal.rsample's noise on the CPU generator and move the
+    result, so CPU and CUDA runs see the same noise for the same seed (CUDA's Philox stream differs)."""
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+
+    def __enter__(self):
+        import torch.distributions.normal as normal_module
+
+        self.normal_module = normal_module
+        self.saved = torch.randn, torch.randn_like, torch.rand_like, normal_module._standard_normal
+        randn, device = self.saved[0], self.device
+        if device.type == "cpu":
+            return self
+
+        def on_cpu(*size, device=None, dtype=None, generator=None, **kw):
+            out = randn(*size, dtype=dtype, generator=generator, **kw)
+            return out.to(device if device is not None else "cpu")
+
+        torch.randn = on_cpu
+        torch.randn_like = lambda t, **kw: self.saved[0](t.shape, dtype=kw.get("dtype", t.dtype)).to(t.device)
+        torch.rand_like = lambda t, **kw: torch.rand(t.shape, dtype=kw.get("dtype", t.dtype)).to(t.device)
+        normal_module._standard_normal = lambda shape, dtype, device: randn(shape, dtype=dtype).to(device)
+        return self
+
+    def __exit__(self, *exc):
+        torch.randn, torch.randn_like, torch.rand_like, self.normal_module._standard_normal = self.saved
+
+
+def relative_error(a, b) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("name,frames", [("cwvae", 12), ("svg", 8), ("vta", 12)])
+def test_cuda_matches_cpu(name, frames):
+    video = mmnist_clips(2, frames)
+    loss, grads = loss_and_grads(name, video, "cpu")
+    loss_gpu, grads_gpu = loss_and_grads(name, video, "cuda")
+    assert abs(float(loss_gpu / loss) - 1) < 1e-4
+    assert relative_error(grads_gpu, grads) < 1e-3
+
+
+def test_cuda_mmnist_preset_matches_cpu():
+    """The paper's preset at 2 x 12 frames: the real layer sizes through cuDNN."""
+    video = mmnist_clips(2, 12)
+    loss, grads = loss_and_grads("cwvae", video, "cpu", preset="mmnist")
+    loss_gpu, grads_gpu = loss_and_grads("cwvae", video, "cuda", preset="mmnist")
+    assert abs(float(loss_gpu / loss) - 1) < 1e-4
+    assert relative_error(grads_gpu, grads) < 1e-3
+
+
+@pytest.mark.parametrize("name", ["cwvae", "svg", "vta"])
+def test_cuda_bf16_close_to_fp32(name):
+    video = mmnist_clips(2, 12)
+    loss, grads = loss_and_grads(name, video, "cuda")
+    loss_bf, grads_bf = loss_and_grads(name, video, "cuda", amp="bf16")
+    assert abs(float(loss_bf / loss) - 1) < 1e-3
+    assert relative_error(grads_bf, grads) < 3e-2
+
+
+@pytest.mark.parametrize("options", [{"compile": True}, {"compile": True, "amp": "bf16"},
+                                     {"channels_last": True}])
+def test_cuda_compiled_and_channels_last_paths(options):
+    video = mmnist_clips(2, 8)
+    loss, grads = loss_and_grads("cwvae", video, "cuda", **({"amp": "bf16"} if options.get("amp") else {}))
+    loss_o, grads_o = loss_and_grads("cwvae", video, "cuda", **options)
+    assert abs(float(loss_o / loss) - 1) < 1e-4
+    assert relative_error(grads_o, grads) < 1e-3
+
+
+def test_cuda_training_steps_run_and_learn():
+    model = create_model("cwvae", "tiny").cuda()
+    step = step_function(model, amp="bf16")
+    video = mmnist_clips(4, 12).cuda()
+    losses = [float(step(video)["loss"]) for _ in range(10)]
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
