@@ -43,6 +43,19 @@ def mmnist_clips(num: int, length: int) -> torch.Tensor:
     return to_model_input(torch.from_numpy(np.stack(clips)))
 
 
+def decisive_boundaries(model, margin: float = 6.0):
+    """Bias a VTA's posterior boundary head `margin` nats towards COPY (other models: unchanged), for tests
+    that compare two precisions. A hard boundary sample whose Gumbel-perturbed gap lies near zero flips when
+    rounding moves its logits (bf16: ~1e-2), and a flipped segment changes the whole computation, which no
+    rounding tolerance covers. With the margin the gap is Logistic(6, 1): density ~e^-6 = 2.5e-3 near zero, so
+    a flip takes ~1e-2 x 2.5e-3 = 2.5e-5 per decision, against ~1e-2 at an untrained head's zero gap."""
+    head = getattr(model, "post_boundary", None)
+    if head is not None:
+        with torch.no_grad():
+            head[-1].bias += torch.tensor([-margin / 2, margin / 2])  # order READ, COPY (vidbench.models.vta)
+    return model
+
+
 def _idx_bytes(array: np.ndarray, magic: int) -> bytes:
     return struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
 

@@ -28,7 +28,8 @@ from vidbench.cli.group import dataset_dir, main
 @click.option("--amp", type=click.Choice(["none", "bf16", "fp16"]), default="none", show_default=True,
               help="mixed precision (autocast); bf16 needs a CPU or GPU with native bf16 to be faster")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the loss (first step compiles: minutes)")
-@click.option("--channels-last", is_flag=True, help="convolutions in channels-last memory format")
+@click.option("--channels-last/--no-channels-last", default=None,
+              help="convolutions in channels-last memory format [default: on for CPU, off on CUDA]")
 @click.option("--num-workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
 def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, settings, run_dir, checkpoint_every,
           seed, device, amp, compile_, channels_last, num_workers):

@@ -188,6 +188,9 @@ class VTA(VideoModel):
         The warm-up frames, the first modelled frame and the closing frames are always reads.
         """
         c = self.config
+        # Sampled in fp32 whatever the autocast: bf16 noise has 256 levels below 1, so a bf16 run would draw
+        # other Gumbel samples (and other boundaries) than fp32 for the same seed.
+        logits = logits.float()
         N, L = logits.shape[:2]
         init, seq = c["init_size"], L - 2 * c["init_size"]
         seg_len = logits.new_zeros(N)
@@ -347,7 +350,7 @@ class VTA(VideoModel):
                     seg_num = torch.zeros_like(seg_num)  # the count limit restarts every seq_size frames
                 forced_read, forced_copy = limit_masks(seg_len, seg_num, c["seq_size"] - block_pos,
                                                        c["max_seg_len"], c["max_seg_num"])
-                p_read = F.softmax(self.prior_boundary(obs_feat), -1)[:, READ]
+                p_read = F.softmax(self.prior_boundary(obs_feat).float(), -1)[:, READ]  # fp32: see sample_boundaries
                 r = ((uniform_noise(p_read, generator) < p_read) | forced_read) & ~forced_copy
                 r = r.to(enc.dtype)[:, None]
         feats = torch.stack(feats, 1)

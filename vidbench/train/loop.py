@@ -61,7 +61,7 @@ from vidbench.train.config import (
     optimizer_config,
 )
 from vidbench.train.processes import Processes, setup_processes
-from vidbench.train.step import LossModule, check_amp, step_function
+from vidbench.train.step import LossModule, check_amp, default_channels_last, step_function
 
 CONFIG_NAME, LOG_NAME, DATA_CHECK = "config.json", "log.jsonl", "data-check.json"
 RUN_FILES = (CONFIG_NAME, LOG_NAME, DATA_CHECK, "checkpoint.pt")
@@ -101,7 +101,7 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
           steps: int | None = None, epochs: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
           seq_len: int = DEFAULT_SEQ_LEN, lr: float | None = None, run_dir=None, checkpoint_every: int = 1000,
           seed: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
-          channels_last: bool = False, num_workers: int = 0, progress: bool = True, echo=print) -> Path:
+          channels_last: bool | None = None, num_workers: int = 0, progress: bool = True, echo=print) -> Path:
     """Train (or resume) a model on a prepared dataset's train split; returns the run folder.
 
     `steps` / `epochs` give the total budget (a rerun with a larger one continues the run). amp, compile and
@@ -126,7 +126,7 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
             return _train(procs, model_name, split, preset=preset, overrides=overrides or {}, steps=steps,
                           epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
                           checkpoint_every=checkpoint_every, seed=seed, amp=amp, compile=bool(compile),
-                          channels_last=bool(channels_last), num_workers=num_workers,
+                          channels_last=channels_last, num_workers=num_workers,
                           progress=progress, echo=echo)
     finally:
         procs.close()
@@ -179,6 +179,8 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
         steps = epochs * steps_per_epoch
     if procs.is_main:
         echo(plan_line(steps, len(windows), len(split), seq_len, batch_size))
+    if channels_last is None:
+        channels_last = default_channels_last(procs.device.type)
     config = {
         "model": model.config,
         "train": {"batch_size": batch_size, "seq_len": seq_len, "seed": seed, "amp": amp,
