@@ -79,3 +79,45 @@ def test_files_that_are_not_vidbench_checkpoints_are_refused(tmp_path):
 def test_checkpoint_path_accepts_a_run_dir_or_a_file(tmp_path):
     assert checkpoint_path(tmp_path) == tmp_path / "checkpoint.pt"
     assert checkpoint_path(tmp_path / "x.pt") == tmp_path / "x.pt"
+
+
+def test_an_exported_weights_file_evaluates_like_its_run_and_is_labelled_on_the_page(tiny_mmnist, tmp_path):
+    """`vidbench export`: the file drops the optimiser, keeps the model, and carries its training record to
+    the results and the page (the demo's shipped reference checkpoint is one)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from vidbench.cli import main
+    from vidbench.evaluate import evaluate
+    from vidbench.report.publish import write_leaderboard
+    from vidbench.train import train
+
+    run = train("cwvae", tiny_mmnist, preset="tiny", steps=2, batch_size=4, seq_len=12, run_dir=tmp_path / "run",
+                progress=False, echo=lambda line: None)
+    out = tmp_path / "cwvae-reference.pt"
+    result = CliRunner().invoke(main, ["export", str(run), "--out", str(out), "--command", "vidbench train --seed 0",
+                                       "--note", "2 steps"])
+    assert result.exit_code == 0, result.output
+    state = load_checkpoint(out)
+    assert "optimizer" not in state and "rng" not in state and state["step"] == 2
+    assert state["record"] == {"command": "vidbench train --seed 0", "note": "2 steps"}
+
+    common = dict(protocol="mmnist-short@1", metrics=["psnr"], num_videos=2, device="cpu")
+    from_run = evaluate(tiny_mmnist, checkpoint=run, out=tmp_path / "a" / "run.json", **common)
+    results = tmp_path / "results"
+    from_file = evaluate(tiny_mmnist, checkpoint=out, out=results / "ref.json", **common)
+    assert from_file["summary"] == from_run["summary"]  # the same weights predict the same frames
+    assert from_file["model"]["run"] == "cwvae-reference" and from_file["model"]["record"] == state["record"]
+    write_leaderboard(results, tmp_path / "page", protocols=[from_file["protocol"]["name"]])
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert "Shipped checkpoints</b>: cwvae-reference" in page and "vidbench train --seed 0; 2 steps" in page
+    assert json.loads((results / "ref.json").read_text())["model"]["record"]["note"] == "2 steps"
+
+
+def test_export_refuses_a_name_that_is_not_a_weights_file(tmp_path):
+    from vidbench.train.checkpoint import export_weights
+
+    save_checkpoint(tmp_path / "checkpoint.pt", {"model": {}, "config": {}, "step": 0})
+    with pytest.raises(VidbenchError, match="ends in .pt"):
+        export_weights(tmp_path, tmp_path / "weights.bin")

@@ -292,3 +292,53 @@ def test_rank_deficient_covariances_stay_finite_and_non_negative():
     tiny = np.diag([1e-30] * 3 + [1.0])
     # Traces of 1 + 3e-30, minus 2 sqrt(eigenvalues ~1, 1e-60): exact in float64 (measured 0).
     assert fvd.frechet_distance(np.zeros(4), tiny, np.zeros(4), tiny) == pytest.approx(0, abs=1e-12)
+
+
+def _alive_i3d():
+    """A random I3D whose batch-norm statistics come from random 16x16 clips, so every layer stays alive
+    (see _calibrate_bn); 16x16 frames keep the time-chunking tests fast (space plays no part in them)."""
+    torch.manual_seed(0)
+    model = i3d.InceptionI3d()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.momentum = 1.0
+    with torch.no_grad():
+        model.train().trunk(torch.rand(2, 3, 40, 16, 16) * 2 - 1)
+    model.avg_pool = torch.nn.AvgPool3d((2, 1, 1), stride=1)  # Mixed_5c is 1x1 at 16x16 (7x7 at 224)
+    return model.eval()
+
+
+@pytest.mark.parametrize("frames", [203, 198])  # lengths of two classes mod 4 (what SAME padding sees)
+def test_long_clips_in_time_chunks_give_the_whole_clip_features(frames, monkeypatch):
+    """Memory flat in the horizon (issue 14): trunk_in_chunks equals the whole-clip pass. Tolerance: the
+    chunks are other conv shapes, for which oneDNN may block sums differently (float32 rounding, ~1e-7
+    relative measured); a padding leak or a misaligned grid moves outputs by O(1e-2) relative or more, as the
+    too-small margin below shows."""
+    model = _alive_i3d()
+    x = torch.rand(1, 3, frames, 16, 16) * 2 - 1
+    with torch.no_grad():
+        whole = model.trunk(x)
+        assert (whole > 0).float().mean() > 0.2  # alive: an all-zero output would make the equality empty
+        chunked = model.trunk_in_chunks(x, 48)
+        assert chunked.shape == whole.shape
+        assert float((chunked - whole).norm() / whole.norm()) < 1e-5
+        if frames == 203:
+            monkeypatch.setattr(i3d, "CHUNK_MARGIN", 32)
+            assert float((model.trunk_in_chunks(x, 48) - whole).norm() / whole.norm()) > 1e-3
+
+
+def test_forward_cuts_long_clips_into_bounded_passes_and_features_ask_it_to(monkeypatch):
+    model = _alive_i3d()
+    lengths, trunk = [], model.trunk
+    monkeypatch.setattr(model, "trunk", lambda x: lengths.append(x.shape[2]) or trunk(x))
+    x = torch.rand(1, 3, 203, 16, 16) * 2 - 1
+    with torch.no_grad():
+        chunked = model(x, max_pass_frames=2 * i3d.CHUNK_MARGIN + 48)
+        assert len(lengths) > 1 and max(lengths) <= 2 * i3d.CHUNK_MARGIN + 48
+        whole = model(x)
+    assert float((chunked - whole).norm() / whole.norm()) < 1e-5  # as above: float32 rounding only
+    feats = fvd.I3DFeatures.random_for_speed_test()
+    seen, forward = [], feats.model.forward
+    monkeypatch.setattr(feats.model, "forward", lambda x, **kw: seen.append(kw) or forward(x, **kw))
+    feats.features(torch.rand(1, 9, 1, 8, 8))
+    assert seen == [{"max_pass_frames": fvd.MAX_PASS_FRAMES}]

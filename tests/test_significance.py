@@ -104,3 +104,16 @@ def test_training_seeds_aggregate_into_one_row_with_their_spread(tmp_path):
     assert n == 3 and high - low == pytest.approx(0.05)
     assert "(3 seeds 0." in to_markdown(measured) and not measured.warnings
     assert col in m.tied  # seed spread (0.05) swamps the 0.003 mean difference: not significantly different
+
+
+def test_rank_intervals_resample_training_seeds_too(tmp_path):
+    """m's seeds sit at a - 0.02, a + 0.00, a + 0.03 on every video: its mean (a + 0.0033) beats a on every
+    resample of the videos alone, but a draw of its weaker seeds loses to a; the interval must show both."""
+    rng = np.random.default_rng(2)
+    ssim, psnr = 0.6 + 0.1 * rng.standard_normal(V), 15 + 2 * rng.standard_normal(V)
+    write(tmp_path, "a", ssim, psnr)
+    for seed, offset in enumerate((-0.02, 0.0, 0.03)):
+        write(tmp_path, f"m-seed{seed}", ssim + offset, psnr + 100 * offset)
+    measured, _ = build_tables(load_results(tmp_path))
+    m = next(r for r in measured.rows if r.label == "m")
+    assert m.mean_rank == 1.0 and m.rank_ci == (1.0, 2.0)

@@ -1,4 +1,4 @@
-"""`vidbench train`, `vidbench sweep` and `vidbench sample`."""
+"""`vidbench train`, `vidbench sweep`, `vidbench sample` and `vidbench export`."""
 
 from __future__ import annotations
 
@@ -81,3 +81,17 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
     path = write_sample(run, out, dataset=dataset_dir(dataset) if dataset else None, num_videos=num_videos,
                         context=context, horizon=horizon, seed=seed, fps=fps, device=device)
     click.echo(str(path))
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="the weights file to write (NAME.pt)")
+@click.option("--command", "train_command", help="the `vidbench train ...` command that trained it, recorded")
+@click.option("--note", help="anything else to record (machine, wall time, why)")
+def export(run, out, train_command, note):
+    """Write RUN's model as one weights file to share (no optimiser state); its name labels its rows."""
+    from vidbench.locking import check_output_file
+    from vidbench.train.checkpoint import export_weights
+
+    record = {k: v for k, v in {"command": train_command, "note": note}.items() if v}
+    click.echo(f"wrote {export_weights(run, check_output_file(out), record)}")

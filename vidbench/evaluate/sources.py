@@ -107,6 +107,8 @@ def load_model(name: str | None, preset: str | None, checkpoint, device: torch.d
                     "checkpoint_sha256": sha256_file(ckpt_file), "trained_steps": int(state.get("step", 0)),
                     "training_seconds": round(float(state.get("elapsed", 0.0)), 1),
                     "parameters": model.num_parameters()}
+        if state.get("record"):  # an exported weights file says how it was trained (vidbench export)
+            identity["record"] = state["record"]
         if path.is_dir():
             identity["run"] = path.resolve().name
         elif ckpt_file.name != "checkpoint.pt":  # a named checkpoint file labels its row (cwvae-reference.pt)

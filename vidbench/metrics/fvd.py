@@ -47,6 +47,11 @@ DEFAULT_WEIGHTS = ("i3d_torchscript.pt", "i3d_pretrained_400.pt")
 # measurement (oneDNN's fast path); features move by ~1e-6 relative (float32 summation order). bf16 was
 # measured too and rejected: slower on that CPU and 2e-3 relative error.
 FAST_LAYOUT = torch.channels_last_3d
+# Longer clips go through the state-dict network in overlapping time chunks of at most this many frames
+# (InceptionI3d.trunk_in_chunks: same features), so memory stops growing with the horizon: a 964-frame clip
+# makes 3 passes of <= 576 frames, 1.27x the frames of one whole-clip pass. The TorchScript export cannot
+# be cut this way (its layers are not ours to call) and takes whole clips.
+MAX_PASS_FRAMES = 576
 
 
 # ------------------------------------------------------------------------------------------------------ resize
@@ -121,7 +126,7 @@ class I3DFeatures:
         if self.kind == "torchscript":
             # StyleGAN-V's module, told not to rescale or resize: it gets exactly what the state-dict port gets.
             return self.model(x.contiguous(), rescale=False, resize=False, return_features=True)
-        return self.model(x.contiguous(memory_format=self.layout))
+        return self.model(x.contiguous(memory_format=self.layout), max_pass_frames=MAX_PASS_FRAMES)
 
 
 def _layout(device: torch.device):

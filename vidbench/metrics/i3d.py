@@ -106,6 +106,10 @@ _BLOCKS = {
 }
 
 
+TIME_STRIDE = 8  # conv 1, max-pool 4a and max-pool 5a each halve time
+CHUNK_MARGIN = 64  # frames read beyond a chunk's kept outputs; tests/test_fvd.py shows 32 is not enough
+
+
 class InceptionI3d(nn.Module):
     MIN_FRAMES = 9  # time shrinks 8x before a 2-frame average pool: shorter clips cannot be classified
 
@@ -128,12 +132,48 @@ class InceptionI3d(nn.Module):
         self.dropout = nn.Dropout(0.5)
         self.logits = Unit3D(1024, num_classes, relu=False, batch_norm=False, bias=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: float [B,3,T,224,224] in [-1,1] -> logits averaged over time [B,num_classes]."""
-        for module in list(self.children())[:-3]:  # every endpoint up to Mixed_5c, in definition order
-            x = module(x)
+    def forward(self, x: torch.Tensor, max_pass_frames: int | None = None) -> torch.Tensor:
+        """x: float [B,3,T,224,224] in [-1,1] -> logits averaged over time [B,num_classes]. With
+        max_pass_frames, a longer clip goes through the trunk in overlapping time chunks (trunk_in_chunks):
+        the same result, with memory bounded by the chunk instead of growing with T."""
+        if max_pass_frames is not None and x.shape[2] > max_pass_frames:
+            x = self.trunk_in_chunks(x, max_pass_frames - 2 * CHUNK_MARGIN)
+        else:
+            x = self.trunk(x)
         x = self.logits(self.dropout(self.avg_pool(x)))  # [B,classes,T',1,1]
         return x.flatten(2).mean(dim=2)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Every endpoint up to Mixed_5c, in definition order: [B,3,T,H,W] -> [B,1024,ceil(T/8),H/32,W/32]."""
+        for module in list(self.children())[:-3]:
+            x = module(x)
+        return x
+
+    def trunk_in_chunks(self, x: torch.Tensor, interior: int) -> torch.Tensor:
+        """trunk(x) computed chunk by chunk along time, equal to the whole-clip pass up to float rounding.
+
+        A Mixed_5c output step depends on input frames up to 47 before and 51 after its own 8 (conv 1: 3;
+        conv 2c: 2; Mixed_3b/3c: 4; max-pool 4a: 2; Mixed_4b-4f: 20; max-pool 5a: 0/+4; Mixed_5b/5c: 16), so a
+        chunk keeps `interior` frames' worth of output steps and reads CHUNK_MARGIN = 64 frames beyond them:
+        the zeros that pad a chunk's cut edges never reach a kept step. Exactness also needs the chunk's SAME padding to fall on the
+        whole clip's grid: chunks start at multiples of the time stride (8), and their length matches T modulo
+        4 (the stride-2 layers' front padding depends on the length's parity at conv 1 and max-pool 4a).
+        Tested against the whole-clip pass in tests/test_fvd.py."""
+        T = x.shape[2]
+        if interior < TIME_STRIDE or interior % TIME_STRIDE:
+            raise ValueError(f"chunk interior must be a positive multiple of {TIME_STRIDE} frames, got {interior}")
+        steps = -(-T // TIME_STRIDE)  # Mixed_5c's output length, ceil(T / 8)
+        outputs = []
+        for first in range(0, steps, interior // TIME_STRIDE):
+            last = min(steps, first + interior // TIME_STRIDE)  # output steps [first, last)
+            start = max(0, first * TIME_STRIDE - CHUNK_MARGIN)
+            end = min(T, last * TIME_STRIDE + CHUNK_MARGIN)
+            pad = (T + start - end) % 4  # grow the chunk to a length = T (mod 4); the clip's end also works
+            end = end + pad if end + pad <= T else T
+            out = self.trunk(x[:, :, start:end])
+            offset = start // TIME_STRIDE
+            outputs.append(out[:, :, first - offset:last - offset])
+        return torch.cat(outputs, dim=2)
 
 
 def is_torchscript(path) -> bool:

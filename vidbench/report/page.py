@@ -50,7 +50,7 @@ def _figure(path: Path, title: str, caption: str, page_dir: Path) -> str:
 
 def _provenance(results: list[Result]) -> str:
     head = ["model", "family", "protocol", "context", "horizon", "videos", "samples", "parameters",
-            "trained steps", "training (min)", "checkpoint sha256", "git commit", "device", "eval time (s)", "file"]
+            "trained steps", "training (min)", "how it was trained", "checkpoint sha256", "git commit", "device", "eval time (s)", "file"]
     rows = []
     for r in sorted(results, key=lambda r: (r.protocol, r.model)):
         raw = r.raw
@@ -58,8 +58,10 @@ def _provenance(results: list[Result]) -> str:
         env, run = raw.get("environment") or {}, raw.get("run") or {}
         sha = str(model.get("checkpoint_sha256") or "")[:12]
         seconds = model.get("training_seconds")
+        record = model.get("record") if isinstance(model.get("record"), dict) else {}
+        how = "; ".join(str(record[k]) for k in ("command", "note") if record.get(k))  # exported weights only
         trained = [f"{model['parameters']:,}" if model.get("parameters") is not None else None,
-                   model.get("trained_steps"), None if seconds is None else f"{seconds / 60:.1f}"]
+                   model.get("trained_steps"), None if seconds is None else f"{seconds / 60:.1f}", how or None]
         cells = [r.model, r.family, r.protocol, r.context, r.horizon, r.num_videos, raw.get("num_samples"), *trained, sha,
                  str(env.get("git_commit") or "")[:10], run.get("device"), run.get("wall_time_s"), r.path.name]
         rows.append("<tr>" + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
@@ -98,6 +100,12 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
         f"{escape(paper.SOURCE)}, with the authors' SSIM/PSNR conventions ({paper.CONVENTION}), shown for "
         "reference and never measured here.</div>",
     ]
+    shipped = sorted({r.model for r in results if isinstance(r.raw.get("model"), dict) and r.raw["model"].get("record")})
+    if shipped:  # exported weights files (vidbench export): say they were not trained by whoever ran this
+        parts[-1] = parts[-1][:-len("</div>")] + (
+            f" <b>Shipped checkpoints</b>: {escape(', '.join(shipped))}, evaluated from weights files that came "
+            "with the code, trained earlier by the command in 'how it was trained' below; every other trained row "
+            "was trained by the run that made this page.</div>")
     for table in tables:
         notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
         table_id = "paper-table1" if {r.source for r in table.rows} == {PAPER} else "leaderboard"

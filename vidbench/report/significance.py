@@ -53,11 +53,13 @@ def _videos_key(row: Row, protocol: str):
     return None
 
 
-def _value(data, idx) -> float:
+def _value(data, idx, seeds=None) -> float:
+    """The cell's value on resampled videos `idx` (and, for a row of several training seeds, its drawn seeds)."""
     from vidbench.metrics.fvd_stats import frechet_from_features
 
     if data[0] == "frame":
-        return float(data[1][:, idx].mean())  # videos resampled; several seeds averaged
+        per_seed = data[1] if seeds is None else data[1][seeds]
+        return float(per_seed[:, idx].mean())
     real, fake = data[1], data[2]
     return frechet_from_features(real[idx], fake[idx].reshape(-1, fake.shape[-1]))
 
@@ -102,8 +104,9 @@ def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict
 
 
 def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamples: int = RANK_RESAMPLES) -> bool:
-    """row.rank_ci = percentile interval of the mean rank when every protocol's test videos are resampled.
-    Ranks follow table.rank_and_bold's rule (competition ranking on displayed values). Returns whether any
+    """row.rank_ci = percentile interval of the mean rank when every protocol's test videos are resampled, and
+    each row's training seeds too where it has several (drawn once per row and protocol in each replicate, as
+    paired_bootstrap does: a seed is one training run, scored on every metric). Ranks follow table.rank_and_bold's rule (competition ranking on displayed values). Returns whether any
     cell had per-video data (if none did, every row keeps rank_ci None: its rank has no sampling spread)."""
     ranked_cols = [c for c in columns if c.metric.ranked and any(c in r.ranks for r in rows)]
     data = {(i, c): cell_data(r, c) for i, r in enumerate(rows) for c in ranked_cols if c in r.ranks}
@@ -118,13 +121,17 @@ def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamp
     counts = np.zeros(len(rows))
     for b in range(resamples):
         draw = {p: rng.integers(0, n, n) for p, n in sizes.items()}
+        seed_draw = {}  # (row, protocol) -> seed indices, for rows of several seeds
+        for (i, c), d in data.items():
+            if d is not None and d[0] == "frame" and len(d[1]) > 1 and (i, c.protocol) not in seed_draw:
+                seed_draw[i, c.protocol] = rng.integers(0, len(d[1]), len(d[1]))
         for c in ranked_cols:
             values = {}
             for (i, col), d in data.items():
                 if col != c:
                     continue
                 same_videos = d is not None and _videos(d) == sizes[c.protocol]
-                v = _value(d, draw[c.protocol]) if same_videos else rows[i].values[c]
+                v = _value(d, draw[c.protocol], seed_draw.get((i, c.protocol))) if same_videos else rows[i].values[c]
                 values[i] = round(v, c.metric.decimals)
             for i, rank in _competition_ranks(values, c.metric.higher_is_better).items():
                 means[b, i] += rank

@@ -3,6 +3,8 @@
     models/<run>/checkpoint.pt = {"format", "vidbench_version", "config" (the resolved run config),
         "model" (state dict), "optimizer", "scaler" (fp16 only), "step", "epoch", "position",
         "elapsed", "rng" (one entry per rank: torch, cuda, numpy, python)}
+    export_weights(run, out.pt, record) -> a file to share: config, weights, step, elapsed and a "record" of
+        how it was trained (`vidbench export`); evaluate, sample and analyze read it like a run folder
 
 Only plain types and tensors go in, so `torch.load(path, weights_only=True)` (no pickled code) reads it.
 The file is replaced atomically (temporary name + rename, vidbench.fileio), so a run killed while saving
@@ -57,6 +59,20 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "model" not in state:
         raise VidbenchError(f"{path}: not a vidbench checkpoint (format {FORMAT_VERSION} expected)")
     return state
+
+
+def export_weights(run_dir_or_file, out, record: dict | None = None) -> Path:
+    """A run's checkpoint as a weights-only file to share: config, weights, step, training time and `record`
+    (how it was trained: command, seed, machine), without the optimiser and RNG states (a third of the size).
+    `vidbench evaluate --checkpoint FILE.pt` reads it like a run folder; the file's name labels its row."""
+    src = checkpoint_path(run_dir_or_file)
+    state = load_checkpoint(src)
+    out = Path(out)
+    if out.suffix != ".pt":
+        raise VidbenchError(f"{out}: a weights file name ends in .pt")
+    keep = {k: state[k] for k in ("config", "model", "step", "epoch", "elapsed") if k in state}
+    save_checkpoint(out, {**keep, "record": dict(record or {})})
+    return out
 
 
 # --- RNG states as plain types and tensors (numpy's and python's native states are not weights_only-safe)
