@@ -122,11 +122,16 @@ class I3DFeatures:
         video = video.to(self.device).float().clamp(0, 1)
         if video.shape[2] == 1:
             video = video.expand(-1, -1, 3, -1, -1)
-        x = (tf1_resize_bilinear(video) * 2 - 1).permute(0, 2, 1, 3, 4)  # [B,3,T,224,224] in [-1,1]
+        video = video.permute(0, 2, 1, 3, 4)  # [B,3,T,h,w]: small frames; the 224x224 copies are made per pass
+
+        def prepare(frames):  # -> [B,3,t,224,224] in [-1,1]
+            return tf1_resize_bilinear(frames) * 2 - 1
+
         if self.kind == "torchscript":
             # StyleGAN-V's module, told not to rescale or resize: it gets exactly what the state-dict port gets.
-            return self.model(x.contiguous(), rescale=False, resize=False, return_features=True)
-        return self.model(x.contiguous(memory_format=self.layout), max_pass_frames=MAX_PASS_FRAMES)
+            return self.model(prepare(video).contiguous(), rescale=False, resize=False, return_features=True)
+        return self.model(video, max_pass_frames=MAX_PASS_FRAMES,
+                          prepare=lambda frames: prepare(frames).contiguous(memory_format=self.layout))
 
 
 def _layout(device: torch.device):

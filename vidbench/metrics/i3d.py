@@ -132,14 +132,16 @@ class InceptionI3d(nn.Module):
         self.dropout = nn.Dropout(0.5)
         self.logits = Unit3D(1024, num_classes, relu=False, batch_norm=False, bias=True)
 
-    def forward(self, x: torch.Tensor, max_pass_frames: int | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, max_pass_frames: int | None = None, prepare=None) -> torch.Tensor:
         """x: float [B,3,T,224,224] in [-1,1] -> logits averaged over time [B,num_classes]. With
         max_pass_frames, a longer clip goes through the trunk in overlapping time chunks (trunk_in_chunks):
-        the same result, with memory bounded by the chunk instead of growing with T."""
+        the same result, with memory bounded by the chunk instead of growing with T. `prepare` (optional)
+        turns a time slice of x into the network's input (e.g. resizing small frames), chunk by chunk."""
+        prepare = prepare or (lambda chunk: chunk)
         if max_pass_frames is not None and x.shape[2] > max_pass_frames:
-            x = self.trunk_in_chunks(x, max_pass_frames - 2 * CHUNK_MARGIN)
+            x = self.trunk_in_chunks(x, max_pass_frames - 2 * CHUNK_MARGIN, prepare)
         else:
-            x = self.trunk(x)
+            x = self.trunk(prepare(x))
         x = self.logits(self.dropout(self.avg_pool(x)))  # [B,classes,T',1,1]
         return x.flatten(2).mean(dim=2)
 
@@ -149,8 +151,8 @@ class InceptionI3d(nn.Module):
             x = module(x)
         return x
 
-    def trunk_in_chunks(self, x: torch.Tensor, interior: int) -> torch.Tensor:
-        """trunk(x) computed chunk by chunk along time, equal to the whole-clip pass up to float rounding.
+    def trunk_in_chunks(self, x: torch.Tensor, interior: int, prepare=None) -> torch.Tensor:
+        """trunk(prepare(x)) computed chunk by chunk along time (x: [B,C,T,...], prepare: per time slice), equal to the whole-clip pass up to float rounding.
 
         A Mixed_5c output step depends on input frames up to 47 before and 51 after its own 8 (conv 1: 3;
         conv 2c: 2; Mixed_3b/3c: 4; max-pool 4a: 2; Mixed_4b-4f: 20; max-pool 5a: 0/+4; Mixed_5b/5c: 16), so a
@@ -170,7 +172,8 @@ class InceptionI3d(nn.Module):
             end = min(T, last * TIME_STRIDE + CHUNK_MARGIN)
             pad = (T + start - end) % 4  # grow the chunk to a length = T (mod 4); the clip's end also works
             end = end + pad if end + pad <= T else T
-            out = self.trunk(x[:, :, start:end])
+            chunk = x[:, :, start:end]
+            out = self.trunk(prepare(chunk) if prepare is not None else chunk)
             offset = start // TIME_STRIDE
             outputs.append(out[:, :, first - offset:last - offset])
         return torch.cat(outputs, dim=2)
