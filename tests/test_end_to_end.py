@@ -1,6 +1,7 @@
 """The one slow smoke test: the README's main job (the demo) end to end, at a tiny scale, then again.
 
-prepare -> train (3 models + random-frame) -> evaluate (those and copy-last) -> analyze kl -> sample -> page. It starts from the committed leaderboard/, as a fresh clone does.
+prepare -> train (3 models + random-frame) -> evaluate (those, copy-last, the shipped reference) -> analyze
+kl -> sample -> page. It starts from the committed leaderboard/, as a fresh clone does.
 The rerun must redo nothing and leave every results file byte-identical (everything is resumable).
 """
 
@@ -35,7 +36,8 @@ def test_demo_end_to_end_and_resume(tmp_path, readout_cache):
     results = sorted((tmp_path / "lb" / "results").glob("*.json"))
     assert committed and any(p.read_bytes() != committed.get(p.name) for p in results)  # regenerated, not kept
     assert [p.name for p in results] == [f"{m}-mmnist-short@1.json" for m in
-                                         ("copy-last", "cwvae", "notmpabs", "random-frame", "rssm")]
+                                         ("copy-last", "cwvae", "cwvae-reference", "notmpabs", "random-frame",
+                                          "rssm")]
     for path in results:
         data = json.loads(path.read_text())
         assert data["protocol"]["name"] == "mmnist-short@1"
@@ -43,8 +45,10 @@ def test_demo_end_to_end_and_resume(tmp_path, readout_cache):
         assert "readout_accuracy" in data["summary"]
     page = (tmp_path / "lb" / "index.html").read_text()
     assert "cwvae" in page and "CW-VAE (paper, cwvae convention)" in page
-    assert (tmp_path / "lb" / "samples" / "cwvae.gif").stat().st_size > 0
-    assert (tmp_path / "lb" / "analysis" / "kl-cwvae.json").exists()
+    assert "Shipped checkpoints</b>: cwvae-reference" in page  # the shipped row says what it is
+    for name in ("cwvae", "cwvae-reference"):
+        assert (tmp_path / "lb" / "samples" / f"{name}.gif").stat().st_size > 0
+        assert (tmp_path / "lb" / "analysis" / f"kl-{name}.json").exists()
     if "lpips" in json.loads(results[0].read_text()).get("unavailable", {}):  # no weights here: said, not faked
         assert "skipped lpips: alexnet-owt-7be5be79.pth not found" in first.stdout
 
