@@ -63,6 +63,23 @@ def prepare_data(root: Path, num_train: int) -> Path:
     return root
 
 
+def print_first_frames(results_dir: Path, labels, first: int = 8) -> None:
+    """PSNR and digit accuracy over the first predicted frames, where a model that keeps the digits beats
+    copy-last (the page's table averages all 64 frames; its curves show every frame)."""
+    import json
+
+    log(f"over predicted frames 1-{first} (all 64 in brackets):")
+    for label in labels:
+        data = json.loads((results_dir / f"{label}-{PROTOCOL}.json").read_text())
+        curves, summary = data.get("per_timestep", {}), data.get("summary", {})
+        cells = []
+        for key, name in (("psnr", "PSNR"), ("readout_accuracy", "digit acc.")):
+            if key in curves and key in summary:
+                head = curves[key]["mean"][:first]
+                cells.append(f"{name} {sum(head) / len(head):6.3f} ({summary[key]:.3f})")
+        log(f"  {label:>16}: " + "  ".join(cells))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("leaderboard"), help="where the page and results go")
@@ -104,6 +121,7 @@ def main(argv=None) -> int:
         analyze_kl(checkpoint, dataset=root, out=args.out / "analysis" / f"kl-{label}.json")
         sample(checkpoint, args.out / "samples" / f"{label}.gif", dataset=root, num_videos=2, horizon=64)
     write_leaderboard(results_dir, args.out, protocols=[PROTOCOL])
+    print_first_frames(results_dir, sources)
     for metric, reason in sorted(skipped.items()):
         log(f"skipped {metric}: {reason}")
     log(f"done in {(time.time() - started) / 60:.1f} min: {args.out / 'index.html'} "
