@@ -178,6 +178,22 @@ def test_tf_adam_matches_the_epsilon_hat_formula_not_torch_adam():
     assert not torch.allclose(ours, theirs, rtol=1e-6)  # torch's eps placement: weights up to 1.4e-3 apart (measured)
 
 
+def test_tf_adam_capturable_form_takes_the_same_steps():
+    """--cuda-graphs' TF-style Adam computes the step size on the device instead of in Python: same steps.
+    float32 weights: the device form multiplies m / (sqrt(v) + eps) by the step size where the other
+    fuses it into addcdiv, a one-rounding difference per step; 1e-6 relative is ~8 float32 ulps."""
+    torch.manual_seed(0)
+    start, grads = torch.randn(50), [torch.randn(50) for _ in range(6)]
+    plain, graph_safe = start.clone().requires_grad_(), start.clone().requires_grad_()
+    opts = TFAdam([plain], lr=0.01), TFAdam([graph_safe], lr=0.01, capturable=True)
+    for g in grads:
+        plain.grad, graph_safe.grad = g.clone(), g.clone()
+        for opt in opts:
+            opt.step()
+    torch.testing.assert_close(graph_safe, plain, rtol=1e-6, atol=1e-7)
+    assert not torch.equal(graph_safe, start)
+
+
 def test_clip_global_norm_scales_all_gradients_together():
     a, b = torch.zeros(2, requires_grad=True), torch.zeros(1, requires_grad=True)
     a.grad, b.grad = torch.tensor([3.0, 0.0]), torch.tensor([4.0])

@@ -30,9 +30,11 @@ from vidbench.cli.group import dataset_dir, main
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the loss (first step compiles: minutes)")
 @click.option("--channels-last/--no-channels-last", default=None,
               help="convolutions in channels-last memory format [default: on for CPU, off on CUDA]")
+@click.option("--cuda-graphs", is_flag=True,
+              help="CUDA: capture the training step once as a CUDA graph and replay it (the GPU step is launch-bound)")
 @click.option("--num-workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
 def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, settings, run_dir, checkpoint_every,
-          seed, device, amp, compile_, channels_last, num_workers):
+          seed, device, amp, compile_, channels_last, cuda_graphs, num_workers):
     """Train a model; rerunning the same command resumes. Works under `torchrun --nproc_per_node N`."""
     from vidbench.train import train as train_model
     from vidbench.train.config import parse_set_options
@@ -40,7 +42,7 @@ def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, s
     train_model(model_name, dataset_dir(dataset), preset=preset, overrides=parse_set_options(settings),
                 steps=steps, epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
                 checkpoint_every=checkpoint_every, seed=seed, device=device, amp=amp, compile=compile_,
-                channels_last=channels_last, num_workers=num_workers, echo=lambda line: click.echo(line, err=True))
+                channels_last=channels_last, cuda_graphs=cuda_graphs, num_workers=num_workers, echo=lambda line: click.echo(line, err=True))
 
 
 @main.command()

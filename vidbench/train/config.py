@@ -26,7 +26,7 @@ FAMILY_OPTIMIZER = {"svg": "adam", "vta": "adam"}  # everything else follows the
 # `vidbench train` options that change only float rounding (tests/test_train_modes.py), not what is computed:
 # recorded in config.json but not part of a run's identity, so a run may resume with them changed. --amp
 # changes results and is part of it.
-SPEED_OPTIONS = ("compile", "channels_last")
+SPEED_OPTIONS = ("compile", "channels_last", "cuda_graphs")
 DEFAULT_EPOCHS = {"mmnist": 300, "mazes": 100, "minerl": 600}  # REFERENCE.md section 1
 
 
@@ -88,9 +88,11 @@ def optimizer_config(model_config: dict) -> dict:
             "amsgrad": bool(model_config.get("amsgrad", False)), "grad_clip": None if clip is None else float(clip)}
 
 
-def make_optimizer(parameters, train_cfg: dict) -> torch.optim.Optimizer:
+def make_optimizer(parameters, train_cfg: dict, capturable: bool = False) -> torch.optim.Optimizer:
+    """capturable: the optimiser's CUDA-graph-safe form (--cuda-graphs; vidbench/train/graphed.py)."""
     if train_cfg["optimizer"] == "tf-adam":
         if train_cfg["amsgrad"]:
             raise VidbenchError("amsgrad is not available with the TF-style Adam; set optimizer=adam")
-        return TFAdam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"])
-    return torch.optim.Adam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"], amsgrad=train_cfg["amsgrad"])
+        return TFAdam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"], capturable=capturable)
+    return torch.optim.Adam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"], amsgrad=train_cfg["amsgrad"],
+                            capturable=capturable)

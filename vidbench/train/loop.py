@@ -101,11 +101,12 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
           steps: int | None = None, epochs: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
           seq_len: int = DEFAULT_SEQ_LEN, lr: float | None = None, run_dir=None, checkpoint_every: int = 1000,
           seed: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
-          channels_last: bool | None = None, num_workers: int = 0, progress: bool = True, echo=print) -> Path:
+          channels_last: bool | None = None, cuda_graphs: bool = False, num_workers: int = 0, progress: bool = True,
+          echo=print) -> Path:
     """Train (or resume) a model on a prepared dataset's train split; returns the run folder.
 
-    `steps` / `epochs` give the total budget (a rerun with a larger one continues the run). amp, compile and
-    channels_last are the training step's options (vidbench/train/step.py)."""
+    `steps` / `epochs` give the total budget (a rerun with a larger one continues the run). amp, compile,
+    channels_last and cuda_graphs are the training step's options (vidbench/train/step.py)."""
     check_amp(amp)
     if steps is not None and epochs is not None:
         raise VidbenchError("give --steps or --epochs, not both")
@@ -126,7 +127,7 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
             return _train(procs, model_name, split, preset=preset, overrides=overrides or {}, steps=steps,
                           epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
                           checkpoint_every=checkpoint_every, seed=seed, amp=amp, compile=bool(compile),
-                          channels_last=channels_last, num_workers=num_workers,
+                          channels_last=channels_last, cuda_graphs=bool(cuda_graphs), num_workers=num_workers,
                           progress=progress, echo=echo)
     finally:
         procs.close()
@@ -157,8 +158,8 @@ def check_train_data(split: PreparedSplit, record_path: Path, echo) -> None:
 
 
 def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overrides, steps, epochs, batch_size,
-           seq_len, lr, run_dir: Path, checkpoint_every, seed, amp, compile, channels_last, num_workers, progress,
-           echo) -> Path:
+           seq_len, lr, run_dir: Path, checkpoint_every, seed, amp, compile, channels_last, cuda_graphs, num_workers,
+           progress, echo) -> Path:
     torch.manual_seed(seed)  # the same initial weights on every rank and in every rerun
     model = create_model(model_name, preset, **overrides)
     channels, frame_shape = model.config.get("channels"), split.info.get("frame_shape")
@@ -184,7 +185,7 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
     config = {
         "model": model.config,
         "train": {"batch_size": batch_size, "seq_len": seq_len, "seed": seed, "amp": amp,
-                  "compile": compile, "channels_last": channels_last,
+                  "compile": compile, "channels_last": channels_last, "cuda_graphs": cuda_graphs,
                   "lr": float(lr if lr is not None else model.config.get("lr", DEFAULT_LR)),
                   **optimizer_config(model.config)},
         "dataset": {"name": split.dataset, "root": str(split.root.resolve()),
@@ -205,8 +206,10 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
 
     model.to(procs.device)
     train_cfg = config["train"]
-    trainer = step_function(model, amp=amp, compile=compile, channels_last=channels_last, lr=train_cfg["lr"],
-                            device_type=procs.device.type)
+    if cuda_graphs and procs.distributed:
+        raise VidbenchError("--cuda-graphs is for one process: DistributedDataParallel's gradient hooks are not captured")
+    trainer = step_function(model, amp=amp, compile=compile, channels_last=channels_last, cuda_graphs=cuda_graphs,
+                            lr=train_cfg["lr"], device_type=procs.device.type)
     optimizer, scaler = trainer.optimizer, trainer.scaler
     step, elapsed = 0, 0.0
     if ckpt_file.exists():

@@ -17,8 +17,11 @@ import torch
 
 
 class TFAdam(torch.optim.Optimizer):
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-4):
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-4,
+                 capturable: bool = False):
+        """capturable: step counts live on the parameters' device and the step size is computed there, so the
+        step has no host synchronisation and can be captured in a CUDA graph (--cuda-graphs)."""
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "capturable": capturable})
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -28,26 +31,36 @@ class TFAdam(torch.optim.Optimizer):
             if not params:
                 continue
             beta1, beta2 = group["betas"]
+            capturable = group.get("capturable", False)
             for p in params:
                 if not self.state[p]:
                     self.state[p]["step"] = torch.zeros((), dtype=torch.float64)
                     self.state[p]["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     self.state[p]["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if capturable and self.state[p]["step"].device != p.device:  # e.g. resumed from a CPU run
+                    self.state[p]["step"] = self.state[p]["step"].to(p.device, torch.float64)
             states = [self.state[p] for p in params]
             grads = [p.grad for p in params]
             exp_avgs = [s["exp_avg"] for s in states]
             exp_avg_sqs = [s["exp_avg_sq"] for s in states]
             for s in states:
                 s["step"] += 1
-            t = float(states[0]["step"])  # every parameter of a group steps together
-            step_size = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
             # foreach kernels: one launch per op for all tensors (many small tensors on a GPU)
             torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
             torch._foreach_mul_(exp_avg_sqs, beta2)
             torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
             denom = torch._foreach_sqrt(exp_avg_sqs)
             torch._foreach_add_(denom, group["eps"])
-            torch._foreach_addcdiv_(params, exp_avgs, denom, value=-step_size)
+            if capturable:  # the same step size, computed on the device from the step count
+                t = states[0]["step"]
+                step_size = (group["lr"] * torch.sqrt(1 - beta2**t) / (1 - beta1**t)).to(params[0].dtype)
+                updates = torch._foreach_div(exp_avgs, denom)
+                torch._foreach_mul_(updates, step_size)
+                torch._foreach_sub_(params, updates)
+            else:
+                t = float(states[0]["step"])  # every parameter of a group steps together
+                step_size = group["lr"] * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+                torch._foreach_addcdiv_(params, exp_avgs, denom, value=-step_size)
         return loss
 
 

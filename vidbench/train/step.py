@@ -15,9 +15,14 @@ Options (each a `vidbench train` flag; tests/test_train_modes.py checks each aga
                                channels-last convolutions make a CPU step 1.27x faster (CW-VAE and VTA at
                                the mmnist preset, batch 4 x 100 / 4 x 40, 2 threads; SVG 1.02x), while the GPU
                                figures (tests/benchmarks/gpu_check.py) were taken in the default layout
+    cuda_graphs=False          CUDA only: the whole step captured once as a CUDA graph and replayed
+                               (vidbench/train/graphed.py); the GPU step is launch-bound. With compile,
+                               the compiled step is what gets captured. Not with fp16 (its grad scaler
+                               synchronises with the host)
     lr=None                    the preset's learning rate unless given
-compile and channels_last give the default path's results within float rounding (tested), so they are
-recorded in config.json but a run may resume with them changed (e.g. compiled on a GPU after a CPU start).
+compile, channels_last and cuda_graphs give the default path's results within float rounding (tested), so
+they are recorded in config.json but a run may resume with them changed (e.g. compiled on a GPU after a CPU
+start).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import torch
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel
 from vidbench.train.config import DEFAULT_LR, make_optimizer, optimizer_config
+from vidbench.train.graphed import GraphedStep
 from vidbench.train.optim import clip_global_norm_
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -61,18 +67,30 @@ def compile_loss(forward):
     return torch.compile(forward, options={"fallback_random": True})
 
 
+def check_cuda_graphs(device_type: str, amp: str, model: VideoModel) -> None:
+    why = ("it needs a CUDA device" if device_type != "cuda" else
+           "fp16's grad scaler synchronises with the host every step; use --amp bf16" if amp == "fp16" else
+           "the model learns without gradients" if model.gradient_free else None)
+    if why:
+        raise VidbenchError(f"--cuda-graphs: {why}")
+
+
 class TrainStep:
     """step(video) -> logs: forward under autocast, backward, global-norm clip, optimiser step. Holds the
     optimiser and the fp16 grad scaler, whose states go into checkpoints."""
 
     def __init__(self, model: VideoModel, *, amp: str = "none", lr: float | None = None, compile: bool = False,
-                 channels_last: bool | None = None, forward=None, device_type: str | None = None):
+                 channels_last: bool | None = None, cuda_graphs: bool = False, forward=None,
+                 device_type: str | None = None):
         check_amp(amp)
         self.model = model
         device_type = device_type or next(iter(model.parameters()), torch.empty(0)).device.type
         if channels_last is None:
             channels_last = default_channels_last(device_type)
-        self.options = {"amp": amp, "compile": bool(compile), "channels_last": bool(channels_last)}
+        if cuda_graphs:
+            check_cuda_graphs(device_type, amp, model)
+        self.options = {"amp": amp, "compile": bool(compile), "channels_last": bool(channels_last),
+                        "cuda_graphs": bool(cuda_graphs)}
         if channels_last:
             # In place (the Parameter objects stay the same), before the optimiser's moments exist.
             model.to(memory_format=torch.channels_last)
@@ -80,9 +98,13 @@ class TrainStep:
         self.train_cfg = {"lr": float(lr if lr is not None else model.config.get("lr", DEFAULT_LR)),
                           **optimizer_config(model.config)}
         self.parameters = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = None if model.gradient_free else make_optimizer(self.parameters, self.train_cfg)
+        self.optimizer = None if model.gradient_free else make_optimizer(self.parameters, self.train_cfg,
+                                                                          capturable=bool(cuda_graphs))
         self.scaler = torch.amp.GradScaler(device_type) if amp == "fp16" else None
-        self.autocast = torch.autocast(device_type, dtype=AMP_DTYPES[amp]) if AMP_DTYPES[amp] else nullcontext()
+        # Under capture, autocast's cache of casted weights would outlive the graph's inputs: off there.
+        self.autocast = (torch.autocast(device_type, dtype=AMP_DTYPES[amp], cache_enabled=not cuda_graphs)
+                         if AMP_DTYPES[amp] else nullcontext())
+        self.graphed = GraphedStep(self._eager_step, model, self.optimizer) if cuda_graphs else None
 
     @property
     def forward(self):
@@ -94,6 +116,11 @@ class TrainStep:
         self._forward = compile_loss(fn) if self.options["compile"] and not self.model.gradient_free else fn
 
     def __call__(self, video) -> dict[str, torch.Tensor]:
+        if self.graphed is not None:
+            return self.graphed(video)
+        return self._eager_step(video)
+
+    def _eager_step(self, video) -> dict[str, torch.Tensor]:
         model, optimizer, scaler = self.model, self.optimizer, self.scaler
         if model.gradient_free:  # learns inside loss() (e.g. random-frame keeps training frames): no backward
             with torch.no_grad():
@@ -119,6 +146,6 @@ class TrainStep:
 
 def step_function(model: VideoModel, **options) -> TrainStep:
     """The training step `vidbench train` runs with these options (its flags: amp, compile, channels_last,
-    lr; JSON spellings with dashes, e.g. {"channels-last": true}, are accepted too)."""
+    cuda_graphs, lr; JSON spellings with dashes, e.g. {"channels-last": true}, are accepted too)."""
     options = {key.replace("-", "_"): value for key, value in options.items()}
     return TrainStep(model, **options)
