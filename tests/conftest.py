@@ -33,6 +33,11 @@ TINY_MMNIST = {"num_train": 16, "num_test": 4}
 POOL = 8  # 64x64 frames -> 8x8
 
 
+def prefixes_by_slicing(net, video: torch.Tensor, lengths) -> torch.Tensor:
+    """I3DFeatures.prefix_features for test doubles that define only features(): each prefix on its own."""
+    return torch.stack([net.features(video[:, :n]) for n in lengths], 1)
+
+
 def mmnist_clips(num: int, length: int) -> torch.Tensor:
     """Real Moving MNIST clips (offline digits) as float [num, length, 1, 64, 64] in [0, 1], for model tests."""
     from vidbench.data.digits import load_digits

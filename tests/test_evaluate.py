@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import prefixes_by_slicing
 
 from vidbench.cli import main
 from vidbench.data.store import PreparedSplit
@@ -254,6 +255,9 @@ class PooledFeatures:
 
     def __init__(self, weights=None, device="cpu", weights_dir=None):
         pass
+
+    def prefix_features(self, video, lengths):
+        return prefixes_by_slicing(self, video, lengths)
 
     def features(self, video):
         pooled = torch.nn.functional.adaptive_avg_pool2d(video.mean(2), (10, 20))  # [B,T,10,20]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import prefixes_by_slicing
 
 from vidbench.data.store import PreparedSplit
 from vidbench.evaluate import evaluate
@@ -25,6 +26,9 @@ class CountingFeatures:
 
     def __init__(self, weights=None, device="cpu", weights_dir=None):
         pass
+
+    def prefix_features(self, video, lengths):
+        return prefixes_by_slicing(self, video, lengths)
 
     def features(self, video):
         CountingFeatures.clips.append(video.shape[0])
@@ -116,6 +120,9 @@ def test_work_estimate_counts_cached_clips(tiny_mmnist, tmp_path):
     split = PreparedSplit(tiny_mmnist, "test")
     cache = GroundTruthFeatures(split, {"file": "x"}, tmp_path)
     p = protocol()
-    assert i3d_work(p, (6, 12), 4, 2, cache) == (4 * 10 + 4 * 16, 2 * (4 * 10 + 4 * 16))
+    # clips of 10 and 16 frames (context pasted): residues 2 and 0 mod 4, so no shared pass: 26 frames a clip
+    assert i3d_work(p, (6, 12), 4, 2, cache) == (4 * 26, 2 * 4 * 26)
     cache.features([0, 1, 2, 3], 0, 16, lambda v: np.ones((len(v), 2)))
-    assert i3d_work(p, (6, 12), 4, 2, cache)[0] == 4 * 10
+    assert i3d_work(p, (6, 12), 4, 2, cache)[0] == 4 * 26  # a video missing any prefix gets all computed
+    cache.features([0, 1], 0, 10, lambda v: np.ones((len(v), 2)))
+    assert i3d_work(p, (6, 12), 4, 2, cache)[0] == 2 * 26

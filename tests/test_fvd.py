@@ -338,7 +338,44 @@ def test_forward_cuts_long_clips_into_bounded_passes_and_features_ask_it_to(monk
         whole = model(x)
     assert float((chunked - whole).norm() / whole.norm()) < 1e-5  # as above: float32 rounding only
     feats = fvd.I3DFeatures.random_for_speed_test()
-    seen, forward = [], feats.model.forward
-    monkeypatch.setattr(feats.model, "forward", lambda x, **kw: seen.append(kw) or forward(x, **kw))
+    seen, prefix_logits = [], feats.model.prefix_logits
+    monkeypatch.setattr(feats.model, "prefix_logits", lambda x, n, **kw: seen.append(kw) or prefix_logits(x, n, **kw))
     feats.features(torch.rand(1, 9, 1, 8, 8))
     assert [kw["max_pass_frames"] for kw in seen] == [fvd.MAX_PASS_FRAMES] and callable(seen[0]["prepare"])
+
+
+def test_prefixes_share_one_pass_and_equal_separate_passes(monkeypatch):
+    """FVD over growing prefixes (issue 14): prefix_logits gives forward(x[:, :, :L]) for every L, from one
+    pass per residue class mod 4 plus short tails. Residue classes: 16, 40, 96, 200 (0); 150, 198 (2); 107,
+    203 (3); 16 and 40 are too short to share (under CHUNK_MARGIN + 8 frames: their own pass), the others
+    reuse their class's longest. Tolerance: float32 rounding of other conv shapes, as for the time chunks;
+    a wrong tail (misaligned grid, too short a margin) is off by O(1e-2) or more."""
+    model = _alive_i3d()
+    x = torch.rand(1, 3, 203, 16, 16) * 2 - 1
+    lengths = [16, 40, 96, 150, 198, 200, 203, 107]
+    seen, trunk = [], model.trunk
+    monkeypatch.setattr(model, "trunk", lambda clip: seen.append(clip.shape[2]) or trunk(clip))
+    with torch.no_grad():
+        shared = model.prefix_logits(x, lengths)
+        read = sum(seen)
+        separate = torch.stack([model(x[:, :, :n]) for n in lengths], 1)
+    assert shared.shape == (1, len(lengths), 400)
+    assert float((shared - separate).norm() / separate.norm()) < 1e-5
+    for k in range(len(lengths)):  # and prefix by prefix, so no small one hides under the others' norm
+        assert float((shared[:, k] - separate[:, k]).norm() / separate[:, k].norm()) < 1e-5
+    assert read == i3d.prefix_pass_frames(lengths) < sum(lengths)
+    # the paper-scale plan: mmnist@1's prefixes of a 964-frame horizon read 1,460 frames instead of 1,972
+    assert i3d.prefix_pass_frames([16, 32, 64, 128, 256, 512, 964]) == 964 + 3 * 128 + 64 + 32 + 16
+
+
+def test_features_of_prefixes_match_features_of_cut_clips():
+    feats = fvd.I3DFeatures.random_for_speed_test()
+    video = torch.rand(2, 20, 1, 8, 8)
+    with torch.no_grad():
+        both = feats.prefix_features(video, [12, 20])
+        assert torch.allclose(both[:, 0], feats.features(video[:, :12]), rtol=1e-5, atol=1e-6)  # float32 rounding
+        assert torch.allclose(both[:, 1], feats.features(video), rtol=1e-5, atol=1e-6)
+    with pytest.raises(VidbenchError, match="at least 9 frames"):
+        feats.prefix_features(video, [8, 20])
+    with pytest.raises(VidbenchError, match="prefix of 21 frames asked of 20-frame clips"):
+        feats.prefix_features(video, [21])

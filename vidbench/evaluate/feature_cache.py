@@ -31,7 +31,7 @@ from vidbench.fileio import atomic_write_bytes
 
 # Bump when vidbench changes how frames reach I3D (resize, scaling, BN epsilon): old features then miss.
 PREPROCESSING_VERSION = 1
-I3D_CPU_FRAMES_PER_SECOND = 19.0  # measured on the 2-core development machine (issue 14); for estimates only
+I3D_CPU_FRAMES_PER_SECOND = 26.0  # 2-core development machine, 2 threads (bench_fvd_prefixes.py); estimates only
 
 
 def default_root() -> Path:
@@ -87,20 +87,27 @@ class GroundTruthFeatures:
                 found[v] = f
         return np.stack([found[v] for v in videos])
 
-    def cached_count(self, videos, start: int, end: int) -> int:
-        return sum(self._path(v, start, end).is_file() for v in videos)
+    def has_all(self, video: int, clips) -> bool:
+        """Whether every clip (start, end) of this video has a cached file (for estimates: not verified)."""
+        return all(self._path(video, start, end).is_file() for start, end in clips)
 
 
 def i3d_work(protocol, prefixes, num_videos: int, samples_scored: int, cache: GroundTruthFeatures | None):
-    """(real frames still to compute, generated frames) through I3D for this evaluation."""
+    """(real frames still to compute, generated frames) through I3D for this evaluation: every prefix of a
+    clip shares one pass (vidbench.metrics.i3d.prefix_pass_frames), and a real clip missing any prefix from
+    the cache gets them all computed."""
+    from vidbench.metrics.i3d import prefix_pass_frames
+
+    if not prefixes:
+        return 0, 0
     lead = protocol.context if protocol.fvd_include_context else 0
-    real = generated = 0
-    for length in prefixes:
-        start, end = protocol.context - lead, protocol.context + length
-        todo = num_videos - (cache.cached_count(range(num_videos), start, end) if cache else 0)
-        real += todo * (end - start)
-        generated += num_videos * samples_scored * (end - start)
-    return real, generated
+    per_clip = prefix_pass_frames([lead + p for p in prefixes])
+    start = protocol.context - lead
+    todo = num_videos
+    if cache:
+        clips = [(start, protocol.context + p) for p in prefixes]
+        todo = sum(not cache.has_all(v, clips) for v in range(num_videos))
+    return todo * per_clip, num_videos * samples_scored * per_clip
 
 
 def estimate_line(protocol, prefixes, num_videos: int, samples_scored: int, cache, device_type: str) -> str:

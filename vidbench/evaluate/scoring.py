@@ -127,34 +127,40 @@ def _frame_values(videos, predictions, split, context, fns, device) -> dict[str,
 
 def _fvd_features(i3d, videos, predictions, chosen, split, protocol, prefixes, gt=None) -> tuple[np.ndarray, np.ndarray]:
     """I3D features of the real and predicted clip of every prefix: real [V,P,400], fake [V,S',P,400] where
-    S' is every sample (mean-of-N) or the chosen one (best-of-N). gt: the shared ground-truth feature cache
-    (feature_cache.py); real clips found there are not run through I3D again."""
+    S' is every sample (mean-of-N) or the chosen one (best-of-N). All prefixes of a clip share one I3D pass
+    (I3DFeatures.prefix_features). gt: the shared ground-truth feature cache (feature_cache.py); real clips
+    found there are not run through I3D again."""
     ctx = protocol.context
     lead = ctx if protocol.fvd_include_context else 0  # TECO style: both sets start with the real context
+    lengths = [lead + p for p in prefixes]             # clip lengths, context included where pasted
     fake_samples = predictions if chosen is None else predictions[np.arange(len(videos)), chosen][:, None]
-    real_feats, fake_feats = [], []
-    for length in prefixes:
-        real = np.stack([split.sequence(i)[ctx - lead : ctx + length] for i in videos])     # [V,L',H,W,C]
-        if gt is None:
-            real_feats.append(_i3d(i3d, real))
-        else:
-            row = {v: k for k, v in enumerate(videos)}  # called at once, inside this iteration
-            real_feats.append(gt.features(videos, ctx - lead, ctx + length,
-                                          lambda missing, clips=real, row=row: _i3d(i3d, clips[[row[v] for v in missing]])))
-        fake = fake_samples[:, :, :length]                                                 # [V,S',L,H,W,C]
-        if lead:
-            head = np.broadcast_to(real[:, None, :lead], (*fake.shape[:2], *real[:, :lead].shape[1:]))
-            fake = np.concatenate([head, fake], axis=2)
-        feats = _i3d(i3d, fake.reshape(-1, *fake.shape[2:]))
-        fake_feats.append(feats.reshape(*fake.shape[:2], -1))
-    return np.stack(real_feats, axis=1), np.stack(fake_feats, axis=2)
+    real = np.stack([split.sequence(i)[ctx - lead : ctx + max(prefixes)] for i in videos])   # [V,L',H,W,C]
+    fake = fake_samples[:, :, : max(prefixes)]                                                 # [V,S',L,H,W,C]
+    if lead:
+        head = np.broadcast_to(real[:, None, :lead], (*fake.shape[:2], *real[:, :lead].shape[1:]))
+        fake = np.concatenate([head, fake], axis=2)
+    fake_feats = _i3d(i3d, fake.reshape(-1, *fake.shape[2:]), lengths).reshape(*fake.shape[:2], len(lengths), -1)
+    if gt is None:
+        return _i3d(i3d, real, lengths), fake_feats
+    row, done = {v: k for k, v in enumerate(videos)}, {}
+
+    def all_prefixes(missing, k):  # a video missing from the cache gets every prefix computed in one pass
+        todo = [v for v in missing if v not in done]
+        if todo:
+            done.update(zip(todo, _i3d(i3d, real[[row[v] for v in todo]], lengths)))
+        return np.stack([done[v][k] for v in missing])
+
+    real_feats = [gt.features(videos, ctx - lead, ctx + p, lambda missing, k=k: all_prefixes(missing, k))
+                  for k, p in enumerate(prefixes)]
+    return np.stack(real_feats, axis=1), fake_feats
 
 
-def _i3d(i3d, clips_uint8: np.ndarray) -> np.ndarray:
-    """Features [N,400] of uint8 clips [N,L,H,W,C], made float a few clips at a time (4x the bytes)."""
+def _i3d(i3d, clips_uint8: np.ndarray, lengths: list[int]) -> np.ndarray:
+    """Features [N,P,400] of the prefixes `lengths` of uint8 clips [N,L,H,W,C], made float a few clips at a
+    time (4x the bytes)."""
     per_call = max(1, METRIC_CALL_FRAMES // clips_uint8.shape[1])
     feats = []
     for i in range(0, len(clips_uint8), per_call):
         clips = to_model_input(torch.from_numpy(np.ascontiguousarray(clips_uint8[i : i + per_call])))
-        feats.append(torch.as_tensor(i3d.features(clips)).double().cpu().numpy())
+        feats.append(torch.as_tensor(i3d.prefix_features(clips, lengths)).double().cpu().numpy())
     return np.concatenate(feats)

@@ -6,6 +6,8 @@ Public API:
         recognised by content; anything else must be an InceptionI3d state dict); bn_eps overrides the per-file value
     I3DFeatures.random_for_speed_test(device="cpu"): random InceptionI3d, for timing only
         .features(video float [B,T,C,H,W] in [0,1], C = 1 or 3, T >= MIN_FRAMES) -> float64 [B,400] (CPU)
+        .prefix_features(video, lengths) -> float64 [B,len(lengths),400]: features(video[:, :L]) for each L,
+        with one shared pass (the growing prefixes of FVD curves; InceptionI3d.prefix_logits)
         .weights: {"file", "git_blob_sha1", "kind"} for the results file
     FeatureStats(dim=None): .update(feats [B,D]), .merge(other) / a + b, .mean_cov() -> (mu [D], cov [D,D]) float64,
         .count, .tensors() -> [count, sum, outer] (all_reduce each with SUM, in place), FeatureStats.from_tensors(...)
@@ -108,17 +110,27 @@ class I3DFeatures:
         self.weights = {"file": "random (speed tests only)", "git_blob_sha1": None, "kind": self.kind}
         return self
 
-    @torch.no_grad()
     def features(self, video: torch.Tensor) -> torch.Tensor:
+        return self.prefix_features(video, [video.shape[1]])[:, 0]
+
+    @torch.no_grad()
+    def prefix_features(self, video: torch.Tensor, lengths) -> torch.Tensor:
+        """Features of every prefix video[:, :L] for L in lengths: float64 [B, len(lengths), 400] (CPU), each
+        equal to features(video[:, :L]); the state-dict network shares one pass between them
+        (InceptionI3d.prefix_logits), the TorchScript export runs each prefix whole."""
         if video.dim() != 5 or video.shape[2] not in (1, 3):
             raise VidbenchError(f"FVD takes videos [B,T,C,H,W] with C = 1 or 3; got shape {tuple(video.shape)}")
-        if video.shape[1] < MIN_FRAMES:
-            raise VidbenchError(f"FVD needs clips of at least {MIN_FRAMES} frames (I3D); got {video.shape[1]}")
+        lengths = [int(n) for n in lengths]
+        if not lengths or min(lengths) < MIN_FRAMES:
+            raise VidbenchError(f"FVD needs clips of at least {MIN_FRAMES} frames (I3D); got {min(lengths, default=0)}")
+        if max(lengths) > video.shape[1]:
+            raise VidbenchError(f"FVD prefix of {max(lengths)} frames asked of {video.shape[1]}-frame clips")
+        video = video[:, : max(lengths)]
         per_batch = max(1, self.frames_per_batch // video.shape[1])
-        out = [self._features(video[i : i + per_batch]) for i in range(0, video.shape[0], per_batch)]
+        out = [self._features(video[i : i + per_batch], lengths) for i in range(0, video.shape[0], per_batch)]
         return torch.cat(out).double().cpu()
 
-    def _features(self, video: torch.Tensor) -> torch.Tensor:
+    def _features(self, video: torch.Tensor, lengths: list[int]) -> torch.Tensor:
         video = video.to(self.device).float().clamp(0, 1)
         if video.shape[2] == 1:
             video = video.expand(-1, -1, 3, -1, -1)
@@ -129,9 +141,10 @@ class I3DFeatures:
 
         if self.kind == "torchscript":
             # StyleGAN-V's module, told not to rescale or resize: it gets exactly what the state-dict port gets.
-            return self.model(prepare(video).contiguous(), rescale=False, resize=False, return_features=True)
-        return self.model(video, max_pass_frames=MAX_PASS_FRAMES,
-                          prepare=lambda frames: prepare(frames).contiguous(memory_format=self.layout))
+            return torch.stack([self.model(prepare(video[:, :, :n]).contiguous(), rescale=False, resize=False,
+                                           return_features=True) for n in lengths], 1)
+        return self.model.prefix_logits(video, lengths, max_pass_frames=MAX_PASS_FRAMES,
+                                        prepare=lambda frames: prepare(frames).contiguous(memory_format=self.layout))
 
 
 def _layout(device: torch.device):

@@ -110,6 +110,25 @@ TIME_STRIDE = 8  # conv 1, max-pool 4a and max-pool 5a each halve time
 CHUNK_MARGIN = 64  # frames read beyond a chunk's kept outputs; tests/test_fvd.py shows 32 is not enough
 
 
+def prefix_tail(length: int) -> tuple[int, int]:
+    """(settled, start) for a prefix of `length` frames inside a longer clip of the same residue mod 4: its
+    Mixed_5c steps [0, settled) equal the longer clip's (CHUNK_MARGIN frames or more before its end), and the
+    rest come from a pass over frames [start, length) (start on the time grid, CHUNK_MARGIN before step
+    `settled`). settled = 0: the prefix needs its own whole pass."""
+    settled = max(0, (length - CHUNK_MARGIN) // TIME_STRIDE)
+    return settled, max(0, settled * TIME_STRIDE - CHUNK_MARGIN)
+
+
+def prefix_pass_frames(lengths) -> int:
+    """Frames InceptionI3d.prefix_logits sends through the network for these prefix lengths (chunk overlaps
+    of very long clips aside): per residue class mod 4 the longest prefix, then each shorter one's tail."""
+    total = 0
+    for residue in {int(n) % 4 for n in lengths}:
+        group = sorted({int(n) for n in lengths if int(n) % 4 == residue})
+        total += group[-1] + sum(n - prefix_tail(n)[1] for n in group[:-1])
+    return total
+
+
 class InceptionI3d(nn.Module):
     MIN_FRAMES = 9  # time shrinks 8x before a 2-frame average pool: shorter clips cannot be classified
 
@@ -137,13 +156,42 @@ class InceptionI3d(nn.Module):
         max_pass_frames, a longer clip goes through the trunk in overlapping time chunks (trunk_in_chunks):
         the same result, with memory bounded by the chunk instead of growing with T. `prepare` (optional)
         turns a time slice of x into the network's input (e.g. resizing small frames), chunk by chunk."""
-        prepare = prepare or (lambda chunk: chunk)
-        if max_pass_frames is not None and x.shape[2] > max_pass_frames:
-            x = self.trunk_in_chunks(x, max_pass_frames - 2 * CHUNK_MARGIN, prepare)
-        else:
-            x = self.trunk(prepare(x))
-        x = self.logits(self.dropout(self.avg_pool(x)))  # [B,classes,T',1,1]
+        return self.head(self._any_trunk(x, max_pass_frames, prepare or (lambda chunk: chunk)))
+
+    def head(self, trunk_out: torch.Tensor) -> torch.Tensor:
+        """Mixed_5c output [B,1024,T',h,w] -> logits averaged over time [B,num_classes]."""
+        x = self.logits(self.dropout(self.avg_pool(trunk_out)))  # [B,classes,T'-1,1,1]
         return x.flatten(2).mean(dim=2)
+
+    def _any_trunk(self, x, max_pass_frames, prepare):
+        if max_pass_frames is not None and x.shape[2] > max_pass_frames:
+            return self.trunk_in_chunks(x, max_pass_frames - 2 * CHUNK_MARGIN, prepare)
+        return self.trunk(prepare(x))
+
+    def prefix_logits(self, x: torch.Tensor, lengths, max_pass_frames: int | None = None, prepare=None) -> torch.Tensor:
+        """[forward(x[:, :, :L]) for L in lengths] stacked as [B, len(lengths), num_classes], sharing the work.
+
+        FVD over growing prefixes (16, 32 ... frames) would run I3D over every prefix. But a prefix of L
+        frames is a chunk [0, L) of any longer clip whose length is L modulo 4 (trunk_in_chunks' conditions:
+        the chunk starts on the time grid, its length has the clip's residue), so its Mixed_5c steps up to
+        CHUNK_MARGIN frames before its end are the longer clip's. Per residue class, the longest prefix goes
+        through the network once; every shorter one only recomputes its last steps from a tail of at most
+        ~2 x CHUNK_MARGIN + 8 frames (prefix_tail). Equal to separate passes up to float rounding (tests/test_fvd.py)."""
+        prepare = prepare or (lambda chunk: chunk)
+        lengths = [int(n) for n in lengths]
+        logits = {}
+        for residue in sorted({n % 4 for n in lengths}):
+            group = sorted(n for n in set(lengths) if n % 4 == residue)
+            longest = self._any_trunk(x[:, :, : group[-1]], max_pass_frames, prepare)
+            for n in group:
+                settled, start = prefix_tail(n)
+                if n == group[-1] or settled == 0:
+                    trunk = longest if n == group[-1] else self._any_trunk(x[:, :, :n], max_pass_frames, prepare)
+                else:
+                    tail = self.trunk(prepare(x[:, :, start:n]))
+                    trunk = torch.cat([longest[:, :, :settled], tail[:, :, settled - start // TIME_STRIDE:]], 2)
+                logits[n] = self.head(trunk)
+        return torch.stack([logits[n] for n in lengths], 1)
 
     def trunk(self, x: torch.Tensor) -> torch.Tensor:
         """Every endpoint up to Mixed_5c, in definition order: [B,3,T,H,W] -> [B,1024,ceil(T/8),H/32,W/32]."""
