@@ -1,5 +1,7 @@
 """CW-VAE: parameter counts of the original, the clock, causality, the loss, open-loop prediction."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -210,9 +212,35 @@ def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
         # N(0, 1) values: a few ulps, but oneDNN's ISA changes them. Measured up to 7.6e-6 abs, and 30% of the old
         # atol 1e-5 (+ rtol 1e-5 |value|) with ONEDNN_MAX_CPU_ISA=AVX2: 5e-5 is ~10x that; a wrong tap is O(1).
         assert torch.allclose(conv_transpose_stride2(x, w, b), F.conv_transpose2d(x, w, b, stride=2), atol=5e-5)
+    for k, layout in ((5, torch.contiguous_format), (6, torch.channels_last)):  # its gradients: the native backward
+        x = torch.randn(2, 3, 4, 4, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
+        w = torch.randn(3, 2, k, k, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
+        b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(conv_transpose_stride2, (x, w, b))  # float64 finite differences
+        assert conv_transpose_stride2(x, w, b).is_contiguous(memory_format=layout)
     dec = tiny.decoder
     states = torch.randn(3, dec.dense.in_features)
     x = dec.dense(states)[:, :, None, None]
     for deconv in dec.deconvs:
         x = F.leaky_relu(deconv(x), LEAKY_SLOPE)
     assert torch.allclose(dec(states), torch.tanh(dec.out(x)), atol=1e-5)  # as above, tanh-bounded: measured 2e-8
+
+
+def test_top_level_embedding_sums_before_its_last_layer(tiny):
+    """encode() applies the top MLP's last (linear) layer to block sums, with one bias per real frame: equal
+    to the authors' order (the whole MLP per frame, then zero-padded block sums). T = 10 leaves the last
+    top-level block (4 frames) with 2 real frames. float32 rounding of a reordered sum: 1e-5 relative."""
+    model = copy.deepcopy(tiny)
+    with torch.no_grad():
+        for mlp in model.level_mlps:  # Keras initialises biases to 0: make them count
+            mlp[-1].bias.normal_()
+    video = torch.rand(2, 10, 1, 64, 64)
+    embeds = model.encode(video)
+    hidden = embeds[0]
+    for level, mlp in enumerate(model.level_mlps, start=1):
+        hidden = mlp(hidden)
+        block = model.k**level
+        padded = F.pad(hidden, (0, 0, 0, -10 % block))
+        expected = padded.view(2, -1, block, hidden.shape[-1]).sum(2)
+        assert embeds[level].shape == expected.shape
+        assert torch.allclose(embeds[level], expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))

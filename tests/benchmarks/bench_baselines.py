@@ -26,23 +26,20 @@ import torch
 from vidbench.errors import VidbenchError
 from vidbench.models import create_model
 from vidbench.registry import MODELS
+from vidbench.train import step_function
 
 BATCH, FRAMES, THREADS, TIMED_STEPS = 4, 100, 2, 2
 
 
 def step_seconds(model, video: torch.Tensor) -> float:
-    """Median wall time of TIMED_STEPS training steps after one warm-up step."""
-    optimiser = torch.optim.Adam(model.parameters(), lr=model.config["lr"], amsgrad=model.config.get("amsgrad", False))
+    """Median wall time of TIMED_STEPS training steps after one warm-up step: the step `vidbench train` runs
+    (vidbench.train.step_function: the family's optimiser and clip, channels-last on CPU)."""
+    step = step_function(model)
     times = []
-    for step in range(1 + TIMED_STEPS):
+    for i in range(1 + TIMED_STEPS):
         start = time.perf_counter()
-        loss = model.loss(video)["loss"]
-        optimiser.zero_grad()
-        loss.backward()
-        if model.config.get("grad_clip"):
-            torch.nn.utils.clip_grad_norm_(model.parameters(), model.config["grad_clip"])
-        optimiser.step()
-        if step:
+        step(video)
+        if i:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -7,23 +7,28 @@ time in turn, so a busy machine slows all of them alike; the printed ratios are 
 is left out unless VIDBENCH_BENCH_COMPILE=1 (compiling the 300-step unrolled recurrence takes minutes on 2
 cores).
 
-Profile of one default fp32 step (torch.profiler, self CPU time, OMP_WAIT_POLICY=PASSIVE, measured on a
-shared 2-core machine at load ~6, so shares not seconds; 47.6k aten calls):
-    convolution_backward 39%, mkldnn_convolution (encoder + last decoder layer) 15%, _convolution self
-    (the two generic transposed convs of the decoder) 11%  -> convolutions ~65%
-    mm 13% + addmm 5% (1475 + 738 calls: the 3-level recurrence's GRU and dense layers, forward + backward)
-    copy_ 4.5% (1818 calls: layout conversions between NCHW and channels-last, stacks)
-    leaky_relu forward + backward 4.4%, Adam's elementwise ops ~1.5%
-With --channels-last (every conv weight channels-last, so oneDNN runs forward and both backward convs
-channels-last with no layout conversions): convolution_backward 38%, mkldnn_convolution 12%, _convolution
-11%, mm + addmm 20%, leaky_relu 7.8%, copy_ 1.7% (the conversions are gone).
-Measured A/B on the shared machine (same process, alternating): default / --channels-last = 1.18 (5 rounds,
-load ~5) and 0.96 (4 rounds, load ~4): within the machine's noise, to be settled by bench_step.sh on a quiet
-machine. bf16 autocast on this CPU: default / bf16 = 0.29 (NCHW bf16 convolutions are slow in oneDNN here)
-and default / (bf16 + channels-last) = 0.89: bf16 is not a CPU speed-up on this machine without more work.
-Channels-last input for the decoder's transposed convs alone (weights NCHW): 1.00 (not kept). What remains:
-convolutions dominate (the fp32 floor of ~0.6 s is mostly them); the recurrence's ~2.2k small matmuls are
-~20% and are what --compile (or CUDA graphs on a GPU) can fuse.
+Where a default fp32 step goes (2026-11-26, quiet 2-core EPYC, torch.profiler self CPU time, 768 ms in all;
+the step itself 0.745 s unprofiled): convolution_backward 334 ms (7 calls), forward convolutions 166 ms, mm
+100 + addmm 51 ms (1,476 + 737 calls: the level MLPs, the decoder's dense layers, the recurrence), leaky
+ReLU forward + backward 31 ms, copy_ 10 ms, the optimiser 9.2 ms, the global-norm clip 3.1 ms. Per layer
+at 400 frames (ms forward / backward, channels-last, kept memory): encoder 1->32 6.3 / 7.4, 32->64 25.8 /
+64.5, 64->128 18.4 / 45.3, 128->256 11.4 / 34.2; decoder 128->64 k5 35.5 / 52.8, 64->32 k6 53.7 / 133,
+32->1 k6 22.5 / 11.3. The big layers run at 150-200 GFLOP/s, about this CPU's fp32 matmul peak (~170).
+
+The authors' step on TF 2.15 (RunOptions FULL_TRACE, same machine): its op times add up to 1,525 ms inside
+a 0.84-0.94 s wall (two inter-op threads run independent ops side by side): Conv2DBackpropFilter 424 ms,
+Conv2DBackpropInput 339, Conv2D 182, MatMul 243 (3,141 calls). Its kernels are no faster per FLOP than
+vidbench's; it overlaps them.
+
+What took the step from 1.085 s (contiguous) to 0.745 s: channels-last convolutions (1.27x); glibc malloc
+keeping freed activations (vidbench/cpu_memory.py: 40-58 thousand page faults per step -> 0; in this file
+every mode shares the process, so that gain shows only across processes); the decoder's last transposed
+conv forward as conv + pixel shuffle and backward by the native kernel (52.8 -> 33.8 ms); the top level's
+last MLP layer applied to block sums (one matmul of T / 36 rows instead of T); TF-style Adam through
+PyTorch's fused CPU kernel (18.1 -> 6.5 ms). Tried and not kept: im2col GEMM for the 128->256 conv (17.0 /
+34.1 vs 11.3 / 32.1 ms), contiguous layout for the 64->32 transposed conv (178 vs 185 ms, within noise),
+Winograd for the stride-1 parity convs (estimated: at these sizes its transforms move more memory than the
+saved multiplications cost). bf16 autocast on this CPU (no native bf16): default / bf16 = 0.29.
 
     pytest -s -o addopts="" tests/benchmarks/bench_train_modes.py
 """
@@ -40,8 +45,7 @@ from vidbench.models import create_model
 from vidbench.train import step_function
 
 BATCH, FRAMES, THREADS, ROUNDS = 4, 100, 2, 4
-MODES = {"default": {}, "channels-last": {"channels_last": True}, "bf16": {"amp": "bf16"},
-         "bf16 + channels-last": {"amp": "bf16", "channels_last": True}}
+MODES = {"default": {}, "contiguous": {"channels_last": False}, "bf16": {"amp": "bf16"}}
 if os.environ.get("VIDBENCH_BENCH_COMPILE") == "1":
     MODES["compile"] = {"compile": True}
 

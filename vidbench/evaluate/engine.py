@@ -28,6 +28,7 @@ import re
 from contextlib import ExitStack
 from pathlib import Path
 
+from vidbench.cpu_memory import keep_freed_memory
 from vidbench.data.loader import TestSequences
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
@@ -68,6 +69,8 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     locks = ExitStack()
     try:
         device = pick_device(device, world)
+        if device.type == "cpu":
+            keep_freed_memory()  # prediction and I3D reuse freed activations (vidbench/cpu_memory.py)
         split = PreparedSplit(dataset, "test", verify=True)
         protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, reduce, last_frame)
         TestSequences(split, protocol.num_videos, protocol.length)  # every scored video long enough

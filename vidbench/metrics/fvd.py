@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vidbench.cpu_memory import keep_freed_memory
 from vidbench.errors import VidbenchError
 from vidbench.metrics import i3d as i3d_net
 from vidbench.metrics import weights as weight_files
@@ -148,8 +149,12 @@ class I3DFeatures:
 
 
 def _layout(device: torch.device):
-    """FAST_LAYOUT on CPU, where it was measured; GPUs keep the default layout (not measured there)."""
-    return FAST_LAYOUT if device.type == "cpu" else torch.contiguous_format
+    """FAST_LAYOUT on CPU, where it was measured; GPUs keep the default layout (not measured there). On CPU,
+    freed activations are also kept for the next pass (vidbench/cpu_memory.py: 1.3x I3D frames/s)."""
+    if device.type != "cpu":
+        return torch.contiguous_format
+    keep_freed_memory()
+    return FAST_LAYOUT
 
 
 def _find_weights(weights, weights_dir):

@@ -75,6 +75,13 @@ def gaussian_kl(mean1, std1, mean2, std2) -> torch.Tensor:
     return 0.5 * (var_ratio + term - 1 - torch.log(var_ratio)).sum(-1)
 
 
+def block_sums(x: torch.Tensor, block: int) -> torch.Tensor:
+    """[B,T,F] -> [B,ceil(T/block),F]: sums over consecutive blocks of frames, the end zero-padded."""
+    b, t = x.shape[:2]
+    pad = -t % block
+    return F.pad(x, (0, 0, 0, pad)).view(b, (t + pad) // block, block, -1).sum(2)
+
+
 def fused_heads(mean_layer: nn.Linear, std_layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
     """One [2S, H] matmul for the mean and std heads; std_layer(x + 0.54) = W x + (b + 0.54 * W 1)."""
     weight = torch.cat([mean_layer.weight, std_layer.weight], 0)
@@ -172,11 +179,17 @@ class CWVAE(VideoModel):
         hidden = self.encoder(video.reshape(b * t, *video.shape[2:])).view(b, t, -1)
         embeds = [hidden]
         for level, mlp in enumerate(self.level_mlps, start=1):
-            hidden = mlp(hidden)
             block = self.k**level
-            pad = -t % block  # zero-pad the end so every block is whole, then sum each block
-            padded = F.pad(hidden, (0, 0, 0, pad))
-            embeds.append(padded.view(b, (t + pad) // block, block, -1).sum(2))
+            if level < self.levels - 1:  # the next level's MLP reads this one's per-frame output
+                hidden = mlp(hidden)
+                embeds.append(block_sums(hidden, block))
+            else:
+                # The top MLP's last layer is linear and only its block sums are used: sum first, then apply
+                # it once per block (a block of n real frames gets n biases). Same values, and the largest
+                # matmul of the top level shrinks from T rows to T / k^l.
+                out = mlp[-1]
+                counts = block_sums(hidden.new_ones(1, t, 1), block)  # real frames per block (the end is padded)
+                embeds.append(F.linear(block_sums(mlp[:-1](hidden), block), out.weight) + counts * out.bias)
         return embeds
 
     def zero_state(self, batch: int, like: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -94,5 +94,8 @@ def make_optimizer(parameters, train_cfg: dict, capturable: bool = False) -> tor
         if train_cfg["amsgrad"]:
             raise VidbenchError("amsgrad is not available with the TF-style Adam; set optimizer=adam")
         return TFAdam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"], capturable=capturable)
+    parameters = list(parameters)
+    # PyTorch's fused CPU kernel: one pass over each tensor instead of one per elementwise op (same update)
+    fused = not capturable and all(p.device.type == "cpu" for p in parameters)
     return torch.optim.Adam(parameters, lr=train_cfg["lr"], eps=train_cfg["adam_eps"], amsgrad=train_cfg["amsgrad"],
-                            capturable=capturable)
+                            capturable=capturable, fused=fused or None)

@@ -31,6 +31,7 @@ from contextlib import nullcontext
 
 import torch
 
+from vidbench.cpu_memory import keep_freed_memory
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel
 from vidbench.train.config import DEFAULT_LR, make_optimizer, optimizer_config
@@ -87,6 +88,8 @@ class TrainStep:
         device_type = device_type or next(iter(model.parameters()), torch.empty(0)).device.type
         if channels_last is None:
             channels_last = default_channels_last(device_type)
+        if device_type == "cpu":
+            keep_freed_memory()  # no page faults for each step's activations (vidbench/cpu_memory.py)
         if cuda_graphs:
             check_cuda_graphs(device_type, amp, model)
         self.options = {"amp": amp, "compile": bool(compile), "channels_last": bool(channels_last),
