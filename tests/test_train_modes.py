@@ -81,7 +81,7 @@ def test_bf16_autocast_is_close_to_fp32(name):
     loss_bf, grads_bf = loss_and_grads(decisive_boundaries(fresh(name)), video, amp="bf16")
     assert loss_bf.dtype == torch.float32  # the loss is reduced in fp32 under autocast
     # measured (tiny presets, 2 x 12 frames): loss rel 1e-6 (cwvae), 1.1e-4 (svg), 1.3e-5 (vta); gradients
-    # rel 3.3e-3, 3.0e-3, 3.0e-3
+    # rel 3.3e-3, 3.0e-3, 3.0e-3 (cwvae 1.2e-7 and 1.7e-3 since its recurrence stays fp32 under autocast)
     assert abs(float(loss_bf / loss) - 1) < 1e-3
     assert relative_error(grads_bf, grads) < 3e-2
 

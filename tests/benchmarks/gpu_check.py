@@ -18,7 +18,8 @@ Last measured (2026-11-26), two machines:
   tests pass (the bf16 CUDA-graph test's parameter bound set from the first call's 6.9e-4). Batch 50 x 100: fp32 4.73 steps/s, bf16 4.75, fp32 + CUDA graphs 9.32 (1.97x), bf16 + CUDA
   graphs 20.05 / 20.12 (4.24x), bf16 + compile + CUDA graphs 29.00 (6.1x; compile warm-up 189 s); peak 4.5 /
   2.8 / 4.7 / 3.0 / 2.5 GiB -> paper run 7.05 / 7.02 / 3.58 / 1.66 / 1.15 h (goal: < 1 h, not yet met). I3D
-  7,670 frames/s; loader 4,000-5,060 windows/s with 2 workers, 3.5x what the fastest mode consumes.
+  7,670 frames/s; loader 4,000-5,060 windows/s with 2 workers, 3.5x what the fastest mode consumes. (Taken
+  before CW-VAE's recurrence was kept in fp32 under --amp bf16: the bf16 modes now run fewer cast kernels.)
 - one H200, torch 2.11.0+cu130 (before --cuda-graphs existed, 20 s per mode): fp32 5.72 steps/s, bf16 5.59,
   bf16 + compile 10.58 (warm-up 209 s) -> 5.8 / 6.0 / 3.2 h. At batch 200, eager bf16 gave 1,163 windows/s,
   3.1x its 379 at batch 50: the eager step is launch-bound, which is what the CUDA graphs remove.

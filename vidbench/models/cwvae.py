@@ -116,6 +116,10 @@ class RSSMCell(nn.Module):
     def unroll(self, context: torch.Tensor, embed: torch.Tensor | None, state, noise: torch.Tensor) -> dict:
         """Run T steps. context [B,T,Cx], embed [B,T,E] or None (then the prior drives the state),
         state (z [B,S], h [B,D]), noise [B,T,S]. Returns per-step tensors [B,T,...] and the last state."""
+        if torch.is_autocast_enabled(context.device.type):  # --amp: the recurrence stays fp32 (train/step.py)
+            with torch.autocast(context.device.type, enabled=False):
+                return self.unroll(context.float(), None if embed is None else embed.float(),
+                                   tuple(s.float() for s in state), noise.float())
         z, h = state
         w_z, w_ctx = self.prior_in.weight.split([self.stoch, self.prior_in.in_features - self.stoch], 1)
         w_z_t = w_z.t()

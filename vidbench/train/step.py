@@ -6,7 +6,11 @@
 
 Options (each a `vidbench train` flag; tests/test_train_modes.py checks each against the default path):
     amp="none"|"bf16"|"fp16"   autocast; changes results beyond float rounding, so a run never resumes under
-                               another --amp (it is part of the run's identity in config.json)
+                               another --amp (it is part of the run's identity in config.json). CW-VAE's
+                               recurrence stays fp32 (its cells' small matmuls gain nothing from bf16 and
+                               its rounding would compound over the steps): convolutions and the level
+                               MLPs run in bf16. On a CPU with AVX512-BF16 (the 2-core EPYC) the mmnist
+                               step is 0.63 s in bf16 against 0.80 s in fp32
     compile=False              torch.compile of the loss (forward and backward); inductor's random ops fall
                                back to eager's, so the same seed draws the same noise as without --compile
     channels_last=None         4-D weights (convolutions) in channels-last memory format: oneDNN and cuDNN
