@@ -11,7 +11,14 @@ on a shared 2-core machine): SVG's teacher-forced LSTMs as one LSTM call each, o
 encoding each frame once (360 instead of 480 frames, BatchNorm statistics weighted), old / new = 1.02 (the
 saved convolutions are mostly spent again on the weighted BatchNorm's unfused elementwise ops and VTA's
 per-step recurrences dominate). Not done: SVG's frozen-skip half of the decoder convolutions computed once
-per video, channels-last by default for the baselines (available as --channels-last).
+per video.
+
+Measured 2026-11-26 (quiet 2-core EPYC, the real training step with its CPU defaults: channels-last, kept
+freed memory, fused Adam): cwvae 0.80 s/step, svg 4.53 s (5.67x), vta 2.88 s (3.60x); issue 11's goals
+(SVG <= 4x, VTA <= 2.5x a CW-VAE step) are not met, and CW-VAE's own speed-ups widened the ratios. SVG's
+step is its DCGAN decoder's k4 s2 transposed convolutions (1024->256 on 4x4, 512->128 on 8x8, 256->64 on
+16x16: convolution_backward 2.47 s of 4.16 s profiled, forward 0.82 s; ~737 GFLOP a step at ~160 GFLOP/s);
+their conv + pixel-shuffle form is slower for them (e.g. 1024->256: 351 / 795 ms vs 296 / 577 native).
 
     pytest -s -o addopts="" tests/benchmarks/bench_baselines.py
 """

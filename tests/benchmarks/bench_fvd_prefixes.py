@@ -7,6 +7,8 @@ read the horizon about twice over. RANDOM weights (speed only), 64x64 grey frame
 Measured 2026-11-26 on the 2-core EPYC, nothing else running: mmnist@1's prefixes (horizon 964): separate
 passes 1,972 frames in 75.3 s (26.2 frames/s), shared 1,460 frames in 53.1 s: 1.42x, features equal to
 2.5e-10 relative (random weights; tests/test_fvd.py checks equality on a network with live activations).
+With freed memory kept (vidbench/cpu_memory.py, later that day): separate 57.4 s (34.3 frames/s), shared
+38.6 s (1.49x): the prefixes of one clip went from 75.3 s to 38.6 s in all.
 The nox bench session runs a 244-frame horizon to stay short (BENCH_FVD_HORIZON).
 
     PYTHONPATH=. python tests/benchmarks/bench_fvd_prefixes.py [horizon]   # or: pytest -s -o addopts="" ...

@@ -31,7 +31,7 @@ from vidbench.fileio import atomic_write_bytes
 
 # Bump when vidbench changes how frames reach I3D (resize, scaling, BN epsilon): old features then miss.
 PREPROCESSING_VERSION = 1
-I3D_CPU_FRAMES_PER_SECOND = 26.0  # 2-core development machine, 2 threads (bench_fvd_prefixes.py); estimates only
+I3D_CPU_FRAMES_PER_SECOND = 34.0  # 2-core development machine, 2 threads (bench_fvd_prefixes.py); estimates only
 
 
 def default_root() -> Path:
