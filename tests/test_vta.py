@@ -172,3 +172,31 @@ def test_encoding_each_frame_once_matches_encoding_every_window():
         assert torch.allclose(new[key], ref[key], rtol=1e-5, atol=1e-6), key
     assert float((new_grads - ref_grads).norm() / ref_grads.norm()) < 1e-4
     assert torch.allclose(new_stats, ref_stats, rtol=1e-5, atol=1e-6)
+
+
+def test_weighted_batch_norm_equals_batch_norm_of_the_repeated_batch():
+    """The weighted form against nn.BatchNorm2d on x.repeat_interleave(counts): outputs, input and affine
+    gradients, running statistics. Activations offset by 3 (mean far from 0, as after a conv with bias) so a
+    cancelling variance formula would show. fp32 rounding of other summation orders: rel 1e-5 (measured
+    ~1e-6); a wrong weight or variance term is off by O(0.1)."""
+    from vidbench.models.layers import weighted_batch_norm
+
+    torch.manual_seed(0)
+    x = (torch.randn(3, 4, 5, 5) + 3).requires_grad_()
+    counts = torch.tensor([1, 2, 3])
+    bn_ref, bn = torch.nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)
+    with torch.no_grad():
+        for m in (bn_ref, bn):
+            m.weight.copy_(torch.linspace(0.5, 2, 4)), m.bias.copy_(torch.linspace(-1, 1, 4))
+    upstream = torch.randn(6, 4, 5, 5)
+    ref = bn_ref(x.repeat_interleave(counts, 0))
+    (ref * upstream).sum().backward()
+    ref_grads = [x.grad.clone(), bn_ref.weight.grad, bn_ref.bias.grad]
+    x.grad = None
+    out = weighted_batch_norm(x, bn, counts)
+    (out.repeat_interleave(counts, 0) * upstream).sum().backward()
+    assert torch.allclose(out.repeat_interleave(counts, 0), ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip([x.grad, bn.weight.grad, bn.bias.grad], ref_grads):
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(bn.running_mean, bn_ref.running_mean, rtol=1e-5)
+    assert torch.allclose(bn.running_var, bn_ref.running_var, rtol=1e-5)
