@@ -23,6 +23,7 @@ from conftest import decisive_boundaries, mmnist_clips
 from vidbench.errors import VidbenchError
 from vidbench.models import create_model
 from vidbench.train import step_function, train
+from vidbench.train.step import autotune_convolutions, default_channels_last
 
 FAST = dict(batch_size=4, seq_len=12, progress=False, echo=lambda line: None)
 
@@ -72,6 +73,13 @@ def test_compile_matches_the_default_path(tmp_path, monkeypatch):
     # measured: loss rel 3.7e-6, gradients rel 2.1e-7; the same noise (fallback_random) is what makes it equal
     assert abs(float(loss_c / loss) - 1) < 1e-4
     assert relative_error(grads_c, grads) < 1e-3
+    # Another shape in the same process (compiled code is cached per function, across models): it compiles
+    # anew instead of making the size symbolic, which crashed on the noise's randn (found on an H100).
+    video = mmnist_clips(3, 4)
+    loss, grads = loss_and_grads(fresh("cwvae"), video)
+    loss_c, grads_c = loss_and_grads(fresh("cwvae"), video, compile=True)
+    assert abs(float(loss_c / loss) - 1) < 1e-4  # same bounds and reasons as above
+    assert relative_error(grads_c, grads) < 1e-3
 
 
 @pytest.mark.parametrize("name", ["cwvae", "svg", "vta"])
@@ -114,6 +122,20 @@ def test_step_function_takes_the_cli_spellings():
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     with pytest.raises(TypeError):
         step_function(model, nosuch=True)
+
+
+def test_layout_and_autotuning_defaults_per_device(monkeypatch):
+    # channels-last: oneDNN on CPU; cuDNN's tensor cores under autocast (H100: bf16 + graphs 1.10x)
+    assert default_channels_last("cpu") and default_channels_last("cpu", "bf16")
+    assert not default_channels_last("cuda") and default_channels_last("cuda", "bf16")
+    assert default_channels_last("cuda", "fp16") and not default_channels_last("mps", "bf16")
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    assert not autotune_convolutions("cpu")  # nothing to tune off CUDA: the global flag stays as it was
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    assert not autotune_convolutions("cuda")  # the user asked for reproducible kernels
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    assert autotune_convolutions("cuda") and torch.backends.cudnn.benchmark
 
 
 def test_options_are_recorded_and_amp_cannot_change_on_resume(tiny_mmnist, tmp_path):

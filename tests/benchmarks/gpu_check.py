@@ -3,9 +3,10 @@
 1. the CUDA-marked tests (tests/test_cuda.py: CPU vs CUDA loss and gradients on a fixed batch, the bf16,
    compiled and channels-last paths);
 2. CW-VAE mmnist preset at batch 50 x 100: steps/s and peak GPU memory in fp32, bf16, and fp32 / bf16 /
-   bf16 + compile with the step replayed as a CUDA graph (--cuda-graphs; bf16 + compile without the graph
-   with --modes); each mode in its own process with its
-   own time limit, so a slow compile cannot eat the budget; the warm-up (compile or capture) is printed apart;
+   bf16 + compile with the step replayed as a CUDA graph (--cuda-graphs; other modes with --modes, e.g.
+   bf16+graphs+nchw+notune for the layout and autotuning the training step now picks by default); each mode
+   in its own process with its own time limit, so a slow compile cannot eat the budget; the warm-up (compile
+   or capture) is printed apart. `--profile MODE` prints where one eager step's GPU time goes, by kernel kind;
 3. I3D frames/s (random weights: the network's speed only, labelled so);
 4. the projected wall time of the paper's mmnist run on this GPU: 300 epochs of the authors' step count,
    every non-overlapping 100-frame chunk of the 20,000 training videos (100 frames each) per epoch at
@@ -14,6 +15,15 @@
    against what the fastest mode consumes (steps/s x 50).
 
 Last measured (2026-11-26), two machines:
+- one H100 80GB HBM3, torch 2.11.0+cu130, session 4 (10 s per mode; before channels-last and autotuning were
+  the CUDA defaults, so they are spelled out as parts here): bf16 + graphs 19.17 steps/s, + channels-last
+  21.00 (1.10x), + cuDNN autotuning 22.64 (1.18x); bf16 + compile + graphs + both 30.63 steps/s (warm-up
+  231 s, peak 5.1 GiB) -> paper run 1.09 h (goal < 1 h: 9% away). Eager bf16 step profiled (channels-last,
+  autotuned): 41.1 ms of kernels, 9,278 kernels: matmuls 14.4 ms (3,420 kernels: the recurrence's small
+  ones, ~4 us each), elementwise 11.5 ms (4,561), convolutions 9.3 ms (37), reductions 3.4, copies 2.4. The
+  next lever is the number of kernels per recurrent step, not convolution speed. CUDA tests: the compile
+  tests failed here on two bugs, both fixed after (the decoder's last layer is the native transposed conv on
+  CUDA; torch.compile(dynamic=False)); I3D 7,631-7,695 frames/s; loader 4,302-5,393 windows/s (3.5x).
 - one H100 80GB HBM3, torch 2.11.0+cu130 (modes timed 12 s each, two calls on fresh machines): all 14 CUDA
   tests pass (the bf16 CUDA-graph test's parameter bound set from the first call's 6.9e-4). Batch 50 x 100: fp32 4.73 steps/s, bf16 4.75, fp32 + CUDA graphs 9.32 (1.97x), bf16 + CUDA
   graphs 20.05 / 20.12 (4.24x), bf16 + compile + CUDA graphs 29.00 (6.1x; compile warm-up 189 s); peak 4.5 /
@@ -43,15 +53,30 @@ ROOT = Path(__file__).resolve().parents[2]
 BATCH, FRAMES = 50, 100
 EPOCHS, TRAIN_VIDEOS, VIDEO_FRAMES = 300, 20_000, 100
 PAPER_STEPS = EPOCHS * (TRAIN_VIDEOS * (VIDEO_FRAMES // FRAMES) // BATCH)  # 120,000
-MODES = {"fp32": {}, "bf16": {"amp": "bf16"}, "bf16+compile": {"amp": "bf16", "compile": True},
-         "fp32+graphs": {"cuda_graphs": True}, "bf16+graphs": {"amp": "bf16", "cuda_graphs": True},
-         "bf16+compile+graphs": {"amp": "bf16", "compile": True, "cuda_graphs": True}}
-# seconds per mode process: compile's warm-up took 209 s on an H200; a graph capture is 3 eager steps
-# bf16+compile alone is left out by default (pass --modes to add it): bf16+compile+graphs is the same compile
-# plus the capture, and two compiles would not fit the 8-minute budget.
+# A mode is "+"-joined parts: fp32 or bf16, then any of compile, graphs (--cuda-graphs), and two switches
+# away from the training defaults (train/step.py: on CUDA, channels-last under autocast and cuDNN autotuning
+# always): cl (channels-last in fp32 too), nchw (the default layout under bf16), notune (no cuDNN autotuning).
+PARTS = {"fp32": {}, "bf16": {"amp": "bf16"}, "compile": {"compile": True}, "graphs": {"cuda_graphs": True},
+         "cl": {"channels_last": True}, "nchw": {"channels_last": False}, "notune": {}}
+# bf16+compile alone is left out by default (name it in --modes): a compile took 189-231 s, and two would not
+# fit the 8-minute budget with the rest.
 DEFAULT_MODES = ("fp32", "bf16", "fp32+graphs", "bf16+graphs", "bf16+compile+graphs")
-LIMITS = {"fp32": 60, "bf16": 60, "bf16+compile": 240, "fp32+graphs": 60, "bf16+graphs": 60,
-          "bf16+compile+graphs": 270}
+
+
+def mode_options(name: str) -> dict:
+    parts = name.split("+")
+    if parts[0] not in ("fp32", "bf16") or not set(parts) <= set(PARTS) or len(set(parts)) != len(parts) \
+            or {"cl", "nchw"} <= set(parts):
+        raise SystemExit(f"gpu_check: mode {name!r}: fp32 or bf16, then any of {', '.join(list(PARTS)[2:])}")
+    options = {}
+    for part in parts:
+        options.update(PARTS[part])
+    return options
+
+
+def mode_limit(name: str) -> float:
+    """Seconds a mode's process may take besides its timed steps: compile took 189-209 s; a capture is 3 steps."""
+    return 270 if "compile" in name.split("+") else 60
 
 
 def run_mode(name: str, seconds: float) -> dict:
@@ -64,7 +89,8 @@ def run_mode(name: str, seconds: float) -> dict:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32
     torch.manual_seed(0)
     model = create_model("cwvae", "mmnist").cuda().train()
-    step = step_function(model, **MODES[name])
+    step = step_function(model, **mode_options(name))
+    torch.backends.cudnn.benchmark = "notune" not in name.split("+")  # the step turned it on
     video = torch.rand(BATCH, FRAMES, 1, 64, 64, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -82,6 +108,54 @@ def run_mode(name: str, seconds: float) -> dict:
     elapsed = time.perf_counter() - start
     return {"mode": name, "steps_per_s": steps / elapsed, "steps": steps, "warmup_s": warmup,
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "loss": float(logs["loss"])}
+
+
+def kernel_kind(name: str) -> str:
+    lowered = name.lower()
+    for kind, marks in (("convolution", ("conv", "cudnn", "implicit", "dgrad", "wgrad", "fprop", "nchw", "nhwc")),
+                        ("matmul", ("gemm", "nvjet", "cutlass", "cublas", "splitk")),
+                        ("reduction", ("reduce",)), ("copy / layout", ("copy", "transpose", "cat"))):
+        if any(mark in lowered for mark in marks):
+            return kind
+    return "elementwise / other"
+
+
+def profile_mode(name: str, steps: int = 3) -> None:
+    """Where the GPU time of one step goes (no graphs: the profiler sees each kernel of an eager step)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from vidbench.models import create_model
+    from vidbench.train import step_function
+
+    options = {k: v for k, v in mode_options(name).items() if k != "cuda_graphs"}
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    step = step_function(create_model("cwvae", "mmnist").cuda().train(), **options)
+    torch.backends.cudnn.benchmark = "notune" not in name.split("+")
+    video = torch.rand(BATCH, FRAMES, 1, 64, 64, device="cuda")
+    for _ in range(3):
+        step(video)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step(video)
+        torch.cuda.synchronize()
+    kinds: dict[str, list[float]] = {}
+    for event in prof.key_averages():
+        total = getattr(event, "device_time_total", None) or getattr(event, "cuda_time_total", 0)
+        if total and event.device_type == torch.autograd.DeviceType.CUDA:
+            entry = kinds.setdefault(kernel_kind(event.key), [0.0, 0])
+            entry[0] += total / steps / 1e3
+            entry[1] += event.count / steps
+    busy = sum(ms for ms, _ in kinds.values())
+    if not busy:
+        print(f"profile {name}: the profiler recorded no CUDA kernels", flush=True)
+        return
+    print(f"profile {name} (eager, no graphs): GPU kernels {busy:.1f} ms per step, "
+          f"{sum(n for _, n in kinds.values()):.0f} kernels", flush=True)
+    for kind, (ms, count) in sorted(kinds.items(), key=lambda kv: -kv[1][0]):
+        print(f"  {kind:>20}: {ms:6.1f} ms ({ms / busy:4.0%})  {count:6.0f} kernels", flush=True)
 
 
 def i3d_frames_per_second(seconds: float = 15.0) -> float:
@@ -103,20 +177,27 @@ def i3d_frames_per_second(seconds: float = 15.0) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=list(MODES))
+    parser.add_argument("--mode", help="time one mode in this process (what the script runs per mode)")
+    parser.add_argument("--profile", metavar="MODE", help="CUDA kernel time per step of one mode without graphs, by kind")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--skip-tests", action="store_true")
-    parser.add_argument("--modes", default=",".join(DEFAULT_MODES), help="comma-separated, any of: " + ", ".join(MODES))
+    parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
+                        help="comma-separated; a mode is fp32 or bf16 then any of +compile, +graphs, +cl, +nchw, +notune")
     args = parser.parse_args()
-    if args.mode:
-        print(json.dumps(run_mode(args.mode, args.seconds)), flush=True)
-        return 0
-
+    for name in [args.mode, args.profile, *args.modes.split(",")]:
+        if name:
+            mode_options(name)  # a mistyped mode fails here, before any GPU time is spent
     import torch
 
     if not torch.cuda.is_available():
         print("gpu_check: no CUDA GPU here; nothing to do", flush=True)
         return 1
+    if args.mode:
+        print(json.dumps(run_mode(args.mode, args.seconds)), flush=True)
+        return 0
+    if args.profile:
+        profile_mode(args.profile)
+        return 0
     began = time.perf_counter()
     print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}", flush=True)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -136,10 +217,10 @@ def main() -> int:
     for name in args.modes.split(","):
         try:
             proc = subprocess.run([sys.executable, __file__, "--mode", name, "--seconds", str(args.seconds)],
-                                  cwd=ROOT, env=env, timeout=LIMITS[name] + args.seconds, capture_output=True,
+                                  cwd=ROOT, env=env, timeout=mode_limit(name) + args.seconds, capture_output=True,
                                   text=True)
         except subprocess.TimeoutExpired:
-            print(f"{name:>19}: over its {LIMITS[name] + args.seconds:.0f} s limit (compile too slow?)", flush=True)
+            print(f"{name:>19}: over its {mode_limit(name) + args.seconds:.0f} s limit (compile too slow?)", flush=True)
             continue
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode or not lines:

@@ -29,7 +29,7 @@ from vidbench.cli.group import dataset_dir, main
               help="mixed precision (autocast); bf16 needs a CPU or GPU with native bf16 to be faster")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the loss (first step compiles: minutes)")
 @click.option("--channels-last/--no-channels-last", default=None,
-              help="convolutions in channels-last memory format [default: on for CPU, off on CUDA]")
+              help="convolutions in channels-last memory format [default: on for CPU, and on CUDA under --amp]")
 @click.option("--cuda-graphs", is_flag=True,
               help="CUDA: capture the training step once as a CUDA graph and replay it (the GPU step is launch-bound)")
 @click.option("--num-workers", type=int, default=2, show_default=True, help="DataLoader worker processes")

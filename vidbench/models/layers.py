@@ -47,8 +47,10 @@ class ConvEncoder(nn.Module):
         self.out_features = 2 * 2 * widths[-1]
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        # channels-last runs these strided convs ~1.5x faster on CPU (oneDNN); measured in bench_cwvae.py
-        x = frames.contiguous(memory_format=torch.channels_last) if frames.device.type == "cpu" else frames
+        # channels-last runs these strided convs ~1.5x faster on CPU (oneDNN; measured in bench_cwvae.py); on
+        # CUDA they follow the weights' layout (--channels-last), the first conv included
+        channels_last = frames.device.type == "cpu" or _memory_format(self.convs[-1].weight) == torch.channels_last
+        x = frames.contiguous(memory_format=torch.channels_last) if channels_last else frames
         for conv in self.convs:
             x = F.leaky_relu(conv(x), LEAKY_SLOPE)
         # Keras flattens channels-last (H, W, C); the order only permutes features, which the following
@@ -78,6 +80,8 @@ class ConvDecoder(nn.Module):
         x = F.leaky_relu(x.view(-1, first.out_channels, *first.kernel_size), LEAKY_SLOPE)
         for deconv in self.deconvs[1:]:
             x = F.leaky_relu(deconv(x), LEAKY_SLOPE)
+        if x.device.type != "cpu":  # the split form is a CPU (oneDNN) speed-up; under compile on CUDA its
+            return torch.tanh(self.out(x))  # backward's strides disagree with inductor's (measured on an H100)
         return torch.tanh(conv_transpose_stride2(x, self.out.weight, self.out.bias))
 
 

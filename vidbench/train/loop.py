@@ -181,7 +181,7 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
     if procs.is_main:
         echo(plan_line(steps, len(windows), len(split), seq_len, batch_size))
     if channels_last is None:
-        channels_last = default_channels_last(procs.device.type)
+        channels_last = default_channels_last(procs.device.type, amp)
     config = {
         "model": model.config,
         "train": {"batch_size": batch_size, "seq_len": seq_len, "seed": seed, "amp": amp,
