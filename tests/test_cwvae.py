@@ -161,6 +161,20 @@ def test_loss_is_nll_plus_kl_per_frame(tiny):
     assert torch.allclose(logs["kl_l1"], levels[1]["kl"].sum() / 2 / T)
 
 
+def test_nll_with_a_decoder_std_other_than_one():
+    torch.manual_seed(0)
+    model = create_model("cwvae", "tiny", dec_std=0.1).train()  # the mazes / kth / demo std
+    video = torch.rand(2, T, 1, 64, 64)
+    torch.manual_seed(5)
+    nll = model.loss(video)["nll"]
+    torch.manual_seed(5)
+    levels = model.observe(video)
+    mean = model.decode(torch.cat([levels[0]["z"], levels[0]["h"]], -1))
+    expected = -torch.distributions.Normal(mean, 0.1).log_prob(video).sum() / 2 / T
+    # as above (float32 sums in another order); a std applied once instead of squared is off by ~10x
+    assert torch.allclose(nll, expected, rtol=1e-5)
+
+
 def test_prior_levels_follow_their_prior_in_the_context(tiny):
     context = torch.rand(1, 8, 1, 64, 64)
     levels = observe(tiny, context, prior_levels=(2,))

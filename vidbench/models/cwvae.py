@@ -25,7 +25,9 @@ top-level block it lies in (tests/test_cwvae.py checks exactly that).
 
 Speed notes: everything that does not depend on the recurrence is batched over time outside the loop
 (the context and embedding halves of the first dense layers, the prior heads during training, the noise),
-and each mean/std head pair is one matmul (the +0.54 input shift is folded into the std bias).
+and each mean/std head pair is one matmul (the +0.54 input shift is folded into the std bias). Training's
+posterior recurrence has a hand-written backward through time (rssm_bptt.py): its weight gradients are one
+matmul per layer over all steps, not one per step.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from torch.nn import functional as F
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel
 from vidbench.models.layers import IMAGE_SIZE, ConvDecoder, ConvEncoder, keras_init_
+from vidbench.models.rssm_bptt import PosteriorUnroll
 
 STD_INPUT_SHIFT = 0.54  # authors' cells.py: the std head reads (hidden + 0.54), a quirk kept for fidelity
 PREDICT_CHUNK_FRAMES = 72  # frames decoded at a time in predict(): memory stays flat in the horizon
@@ -92,6 +95,10 @@ def fused_heads(mean_layer: nn.Linear, std_layer: nn.Linear) -> tuple[torch.Tens
 class RSSMCell(nn.Module):
     """One level's cell (authors' cells.py). Layer names follow the original's dense layers."""
 
+    # Training's posterior pass differentiates through PosteriorUnroll's hand-written backward (rssm_bptt.py:
+    # one weight-gradient matmul per layer instead of one per step); False runs the same steps through autograd.
+    hand_written_backward = True
+
     def __init__(self, stoch: int, deter: int, hidden: int, context: int, embed: int, min_std: float):
         super().__init__()
         self.stoch, self.deter, self.min_std = stoch, deter, min_std
@@ -131,6 +138,14 @@ class RSSMCell(nn.Module):
             head_w, head_b = fused_heads(self.post_mean, self.post_std)
         else:
             head_w, head_b = fused_heads(self.prior_mean, self.prior_std)
+        if embed is not None and self.hand_written_backward and torch.is_grad_enabled() and context.shape[1]:
+            z, h, mean, std = PosteriorUnroll.apply(ctx_proj, embed_proj, noise, z, h, w_z, self.gru.weight_ih,
+                                                    self.gru.bias_ih, self.gru.weight_hh, self.gru.bias_hh, w_h,
+                                                    self.post_hidden.weight, self.post_hidden.bias, head_w, head_b,
+                                                    self.min_std)
+            prior_mean, prior_std = self.prior_stats(h)
+            return {"z": z, "h": h, "last": (z[:, -1], h[:, -1]), "post_mean": mean, "post_std": std,
+                    "prior_mean": prior_mean, "prior_std": prior_std}
         zs, hs, means, stds = [], [], [], []
         for t in range(context.shape[1]):
             h = self.gru(F.relu(torch.addmm(ctx_proj[:, t], z, w_z_t)), h)
@@ -260,8 +275,10 @@ class CWVAE(VideoModel):
         levels = self.observe(video)
         mean = self.decode(torch.cat([levels[0]["z"], levels[0]["h"]], -1)).float()  # float32 under autocast
         std = self.config["dec_std"]
-        per_pixel = 0.5 * ((video - mean) / std) ** 2 + math.log(std) + 0.5 * math.log(2 * math.pi)
-        nll = per_pixel.sum() / b
+        # sum over pixels of 0.5 ((x - mean) / std)^2 + log std + 0.5 log 2 pi, with the squares summed by one
+        # fused kernel (forward and backward) instead of six passes over the frames
+        squares = F.mse_loss(mean, video.to(mean.dtype), reduction="sum")
+        nll = (0.5 / std**2 * squares + video.numel() * (math.log(std) + 0.5 * math.log(2 * math.pi))) / b
         logs = {"nll": nll / t}
         kl_total = 0.0
         for level, res in enumerate(levels):

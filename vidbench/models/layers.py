@@ -49,7 +49,7 @@ class ConvEncoder(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         # channels-last runs these strided convs ~1.5x faster on CPU (oneDNN; measured in bench_cwvae.py); on
         # CUDA they follow the weights' layout (--channels-last), the first conv included
-        channels_last = frames.device.type == "cpu" or _memory_format(self.convs[-1].weight) == torch.channels_last
+        channels_last = frames.device.type == "cpu" or memory_format_of(self.convs[-1].weight) == torch.channels_last
         x = frames.contiguous(memory_format=torch.channels_last) if channels_last else frames
         for conv in self.convs:
             x = F.leaky_relu(conv(x), LEAKY_SLOPE)
@@ -114,7 +114,7 @@ class _ParityForwardTransposedConv(torch.autograd.Function):
         y = F.pixel_shuffle(F.conv2d(x, sub, bias.repeat_interleave(4), padding=half - 1), 2)
         ctx.dtypes = y.dtype, x.dtype, bias.dtype  # under autocast the conv ran in y's dtype
         size = (x.shape[-2] - 1) * 2 + k, (x.shape[-1] - 1) * 2 + k
-        return y[..., : size[0], : size[1]].contiguous(memory_format=_memory_format(x))
+        return y[..., : size[0], : size[1]].contiguous(memory_format=memory_format_of(x))
 
     @staticmethod
     def backward(ctx, grad):
@@ -122,13 +122,13 @@ class _ParityForwardTransposedConv(torch.autograd.Function):
         compute, x_dtype, bias_dtype = ctx.dtypes
         mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
         grads = torch.ops.aten.convolution_backward(
-            grad.to(compute).contiguous(memory_format=_memory_format(x)), x.to(compute), weight.to(compute),
+            grad.to(compute).contiguous(memory_format=memory_format_of(x)), x.to(compute), weight.to(compute),
             ctx.bias_size, [2, 2], [0, 0], [1, 1], True, [0, 0], 1, mask)
         return tuple(g.to(dtype) if g is not None else None
                      for g, dtype in zip(grads, (x_dtype, weight.dtype, bias_dtype)))
 
 
-def _memory_format(x: torch.Tensor):
+def memory_format_of(x: torch.Tensor):
     return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
         and not x.is_contiguous() else torch.contiguous_format
 

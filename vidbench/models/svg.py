@@ -48,9 +48,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel, preset_config
+from vidbench.models.layers import memory_format_of
 
 LEAKY_SLOPE = 0.2  # dcgan_64.py
 PRESETS = {
@@ -111,7 +113,13 @@ class DCGANEncoder(nn.Module):
 
 
 class DCGANDecoder(nn.Module):
-    """(h [N, g_dim], skips from DCGANEncoder) -> frames [N, C, 64, 64] in (0, 1)."""
+    """(h [N, g_dim], skip terms) -> frames [N, C, 64, 64] in (0, 1).
+
+    Each up-block is a transposed conv of its input concatenated with the same-size skip; being linear, it is
+    the sum of one conv of the input (the first half of the weight's input channels) and one of the skip
+    (the second half). skip_terms() computes the skip halves once per skip frame, so frames that share a skip
+    (every predicted frame: the skip is frozen at the last context frame) share that half of the work, forward
+    and backward: ~21% of SVG's training FLOPs at 100 frames, the decoder's skip half in a rollout."""
 
     def __init__(self, channels: int, filters: int, g_dim: int):
         super().__init__()
@@ -121,11 +129,73 @@ class DCGANDecoder(nn.Module):
         self.ups = nn.ModuleList(_block(nn.ConvTranspose2d(2 * a, b, 4, 2, 1), b) for a, b in zip(widths, widths[1:]))
         self.out = nn.Sequential(nn.ConvTranspose2d(2 * filters, channels, 4, 2, 1), nn.Sigmoid())
 
-    def forward(self, h: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+    def _stages(self):
+        return [*self.ups, self.out]  # their skips: the encoder's activations at 4, 8, 16, 32 pixels
+
+    def skip_terms(self, skips: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Encoder activations of the skip frames (DCGANEncoder's skips, [S, ...] each) -> per stage the skip
+        half's output [S, ...] and the weight's input half, both from one split (one backward node, whose
+        gradient is one concatenation; two slices would each fill a zero tensor of the whole weight)."""
+        terms = []
+        for stage, skip in zip(self._stages(), skips[::-1]):
+            conv = stage[0]
+            w_input, w_skip = conv.weight.split(conv.in_channels // 2)
+            terms.append((F.conv_transpose2d(skip, w_skip, None, conv.stride, conv.padding), w_input))
+        return terms
+
+    def forward(self, h: torch.Tensor, terms: list[tuple[torch.Tensor, torch.Tensor]],
+                frames: int | None = None) -> torch.Tensor:
+        """terms from skip_terms(). frames None: one skip frame per row of h. Otherwise h holds videos of
+        `frames` frames each (video-major) and the terms the same videos' first U skip frames: frame f takes
+        skip min(f, U - 1) (SVG's rule: the input frame while it is context, then the last context frame)."""
         x = self.inp(h[:, :, None, None])
-        for up, skip in zip(self.ups, skips[:0:-1]):  # skips at 4, 8, 16 pixels
-            x = up(torch.cat([x, skip], 1))
-        return self.out(torch.cat([x, skips[0]], 1))
+        for stage, (term, w_input) in zip(self._stages(), terms):
+            conv = stage[0]
+            y = F.conv_transpose2d(x, w_input, conv.bias, conv.stride, conv.padding)
+            x = stage[1:](y + term if frames is None else _AddSharedSkip.apply(y, term, frames))
+        return x
+
+
+class _FirstFrames(torch.autograd.Function):
+    """x [B*T, ...] (video-major) -> its first n frames of each video [B*n, ...], in x's memory format both
+    ways: slicing a view through autograd gave a gradient in the default layout, and adding that to the
+    channels-last encoder's own gradient took 155 ms a step (SVG, 4 x 100 frames)."""
+
+    @staticmethod
+    def forward(ctx, x, frames, n):
+        ctx.frames, ctx.n, ctx.format = frames, n, memory_format_of(x)
+        return x.view(-1, frames, *x.shape[1:])[:, :n].flatten(0, 1).contiguous(memory_format=ctx.format)
+
+    @staticmethod
+    def backward(ctx, grad):
+        full = grad.new_zeros((grad.shape[0] // ctx.n * ctx.frames, *grad.shape[1:])).contiguous(
+            memory_format=ctx.format)
+        full.view(-1, ctx.frames, *grad.shape[1:])[:, : ctx.n] = grad.view(-1, ctx.n, *grad.shape[1:])
+        return full, None, None
+
+
+class _AddSharedSkip(torch.autograd.Function):
+    """y [B*F, ...] + term [B*U, ...] where frame f of each video adds that video's term min(f, U - 1): one
+    pass forward; backward passes y's gradient through and sums the shared term's over its frames (a gather
+    and its index_put backward cost 25 + 100 ms a step at 4 x 100; autograd through in-place slices, more)."""
+
+    @staticmethod
+    def forward(ctx, y, term, frames):
+        out = torch.empty_like(y)  # y's memory format (channels-last on CPU)
+        y_v, out_v = y.view(-1, frames, *y.shape[1:]), out.view(-1, frames, *y.shape[1:])
+        term_v = term.view(y_v.shape[0], -1, *term.shape[1:])
+        last = term_v.shape[1] - 1
+        torch.add(y_v[:, :last], term_v[:, :last], out=out_v[:, :last])
+        torch.add(y_v[:, last:], term_v[:, last:], out=out_v[:, last:])  # broadcast over the shared frames
+        ctx.frames, ctx.last = frames, last
+        ctx.term_format = memory_format_of(term)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_v = grad.view(-1, ctx.frames, *grad.shape[1:])
+        d_term = torch.cat([grad_v[:, : ctx.last], grad_v[:, ctx.last :].sum(1, keepdim=True)], 1)
+        return grad, d_term.flatten(0, 1).contiguous(memory_format=ctx.term_format), None
 
 
 class LSTMStack(nn.Module):
@@ -223,9 +293,8 @@ class SVGLP(VideoModel):
         kl = gaussian_kl(mu, logvar, mu_p, logvar_p).sum(2).mean(0)  # per step: summed over z, batch mean
         # Frame t is decoded with skips from frame min(t-1, n_past-1): the input frame while it is context.
         n_past = min(self.config["train_context"], T - 1)
-        source = torch.arange(T - 1, device=video.device).clamp(max=n_past - 1)
-        skip_t = [s.view(B, T, *s.shape[1:])[:, source].flatten(0, 1) for s in skips]
-        frames = self.decoder(predicted.flatten(0, 1), skip_t).view(B, T - 1, *video.shape[2:])
+        terms = self.decoder.skip_terms([_FirstFrames.apply(s, T, n_past) for s in skips])
+        frames = self.decoder(predicted.flatten(0, 1), terms, T - 1).view(B, T - 1, *video.shape[2:])
         mse = ((frames - video[:, 1:]) ** 2).flatten(2).mean(2).mean(0)  # per step, as nn.MSELoss per step
         return {"loss": mse.sum() + self.beta(video[0, 0].numel()) * kl.sum(), "mse": mse.mean(), "kl": kl.mean()}
 
@@ -248,7 +317,7 @@ class SVGLP(VideoModel):
         N, Tc = context.shape[:2]
         h, skips = self.encoder(context.flatten(0, 1))
         h = h.view(N, Tc, -1)
-        skip = [s.view(N, Tc, *s.shape[1:])[:, -1] for s in skips]  # the last ground-truth context frame
+        terms = self.decoder.skip_terms([s.view(N, Tc, *s.shape[1:])[:, -1] for s in skips])  # the last context frame
         states = self._states(N, h)
         for t in range(1, Tc):  # condition on the context: posterior z on the true frame, prior stepped too
             mu, logvar, states["posterior"] = self.posterior(h[:, t], states["posterior"])
@@ -258,7 +327,7 @@ class SVGLP(VideoModel):
         for t in range(horizon):
             mu_p, logvar_p, states["prior"] = self.prior(h_prev, states["prior"])
             z = mu_p + (0.5 * logvar_p).exp() * normal_noise(mu_p, generator)
-            frame = self.decoder(self._predict_h(h_prev, z, states), skip)
+            frame = self.decoder(self._predict_h(h_prev, z, states), terms)
             out.append(frame)
             if t + 1 < horizon:
                 h_prev = self.encoder(frame)[0]  # the generated frame is the next step's input
