@@ -10,8 +10,11 @@ measured A/B alternating in one process (mmnist presets, 4 x 100, loss forward +
 on a shared 2-core machine): SVG's teacher-forced LSTMs as one LSTM call each, old / new = 1.14; VTA
 encoding each frame once (360 instead of 480 frames, BatchNorm statistics weighted), old / new = 1.02 (the
 saved convolutions are mostly spent again on the weighted BatchNorm's unfused elementwise ops and VTA's
-per-step recurrences dominate). Not done: SVG's frozen-skip half of the decoder convolutions computed once
-per video.
+per-step recurrences dominate). SVG's decoder skip halves (DCGANDecoder.skip_terms): each up-block's
+transposed conv of [input, skip] is split into its input half and its skip half, and the skip half runs once
+per skip frame (5 per video at train_context 5 instead of 99), its gradient summed over the frames that share
+it; old / new = 1.39-1.46 (A/B in one process, mmnist, 4 x 100, the whole training step; 5.76 / 3.95 s and
+4.97 / 3.59 s).
 
 Measured 2026-11-26 (quiet 2-core EPYC, the real training step with its CPU defaults: channels-last, kept
 freed memory, fused Adam): cwvae 0.80 s/step, svg 4.53 s (5.67x), vta 2.88 s (3.60x); issue 11's goals
@@ -19,6 +22,16 @@ freed memory, fused Adam): cwvae 0.80 s/step, svg 4.53 s (5.67x), vta 2.88 s (3.
 step is its DCGAN decoder's k4 s2 transposed convolutions (1024->256 on 4x4, 512->128 on 8x8, 256->64 on
 16x16: convolution_backward 2.47 s of 4.16 s profiled, forward 0.82 s; ~737 GFLOP a step at ~160 GFLOP/s);
 their conv + pixel-shuffle form is slower for them (e.g. 1024->256: 351 / 795 ms vs 296 / 577 native).
+
+Then (same day, a noisier hour: the CW-VAE step 0.92 s here, the authors' TF step 1.10 s in bench_step.sh
+against 0.84 s before), with the skip halves and CW-VAE's hand-written backward through time: svg 4.06 s
+(4.40x; another run 3.80 s, 4.12x), vta 3.39 s (3.67x; 3.37, 3.66x). SVG is now FLOP-bound like CW-VAE: ~500
+GFLOP a step (six ~33.5 M-MAC convolutions per frame, forward and two backward passes, 400 frames) at ~140
+GFLOP/s against CW-VAE's 102 GFLOP at ~130, so its FLOP ratio (~4.9x) bounds the wall-clock ratio; <= 4x
+needs fewer FLOPs than the architecture has. VTA's step is a third elementwise work: its ELU forward is
+compute-bound on expm1 (257 ms on a 360 x 128 x 32 x 32 tensor against 53 for ReLU; an exp-based form,
+max(x, exp(min(x, 0)) - 1), is 185 ms but differs from torch's ELU by up to 6e-8 absolute), and all of VTA's
+elementwise work together (~1.1 s) is less than the 1.4 s that 2.5x would need to cut.
 
     pytest -s -o addopts="" tests/benchmarks/bench_baselines.py
 """

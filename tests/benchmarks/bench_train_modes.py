@@ -32,6 +32,13 @@ saved multiplications cost). bf16 autocast: this EPYC has AVX512-BF16, and with 
 and CW-VAE's recurrence kept in fp32 a bf16 step is 0.63 s against 0.80 s in fp32 (same run; it was 0.29x
 fp32's speed in the NCHW layout with a bf16 recurrence).
 
+Later the same day: the posterior recurrence's hand-written backward through time (vidbench/models/
+rssm_bptt.py; bench_rssm_bptt.py: matmul calls 2,213 -> 1,517 a step, fp32 1.05-1.07x, bf16 1.08-1.11x) and
+the NLL as one fused squared-error sum. Tried and not kept: each encoder conv and its leaky ReLU as one oneDNN
+call (torch.ops.mkldnn._convolution_pointwise, backward by the native kernels): 32->64 forward 41 -> 27 ms,
+backward unchanged, 64->128 unchanged, and the first layer's output comes back in the default layout (its
+1-channel input is ambiguous), which slowed the next layers' backward; ~2% of a step for a private op.
+
     pytest -s -o addopts="" tests/benchmarks/bench_train_modes.py
 """
 
