@@ -46,6 +46,8 @@ same weights and math as the step-by-step cells, tested against them in tests/te
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -168,8 +170,8 @@ class _FirstFrames(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        full = grad.new_zeros((grad.shape[0] // ctx.n * ctx.frames, *grad.shape[1:])).contiguous(
-            memory_format=ctx.format)
+        full = torch.empty((grad.shape[0] // ctx.n * ctx.frames, *grad.shape[1:]), dtype=grad.dtype,
+                           device=grad.device, memory_format=ctx.format).zero_()
         full.view(-1, ctx.frames, *grad.shape[1:])[:, : ctx.n] = grad.view(-1, ctx.n, *grad.shape[1:])
         return full, None, None
 
@@ -227,8 +229,13 @@ class LSTMStack(nn.Module):
         projections of all steps are one matmul, and the per-step Python and autograd nodes go away."""
         weights = [w for cell in self.cells for w in (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)]
         zeros = x.new_zeros(len(self.cells), x.shape[0], self.hidden)
-        out, _, _ = torch.lstm(self.embed(x), (zeros, zeros), weights, True, len(self.cells), 0.0, self.training,
-                               False, True)
+        with warnings.catch_warnings():
+            # cuDNN copies the cells' separate weights into one buffer per call (~0.5 M numbers, microseconds on
+            # a GPU) and warns each time; the cells keep their own parameters (checkpoints, the step-by-step
+            # forward() of prediction), so the copy is accepted and its warning silenced
+            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+            out, _, _ = torch.lstm(self.embed(x), (zeros, zeros), weights, True, len(self.cells), 0.0,
+                                   self.training, False, True)
         return out
 
 
