@@ -10,7 +10,7 @@ Options (each a `vidbench train` flag; tests/test_train_modes.py checks each aga
                                recurrence stays fp32 (its cells' small matmuls gain nothing from bf16 and
                                its rounding would compound over the steps): convolutions and the level
                                MLPs run in bf16. On a CPU with AVX512-BF16 (the 2-core EPYC) the mmnist
-                               step is 0.63 s in bf16 against 0.80 s in fp32
+                               step is 0.47 s in bf16 against 0.735 s in fp32 (../shared/perf medians)
     compile=False              torch.compile of the loss (forward and backward); inductor's random ops fall
                                back to eager's, so the same seed draws the same noise as without --compile
     channels_last=None         4-D weights (convolutions) in channels-last memory format: oneDNN and cuDNN
