@@ -221,18 +221,20 @@ def test_loss_falls_on_moving_mnist():
 def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
     from vidbench.models.layers import conv_transpose_stride2
 
-    for k in (5, 6):
+    for k, pad in ((5, 0), (6, 0), (4, 1)):  # CW-VAE's decoder; VTA's last layer (k4, padding 1)
         w, b, x = torch.randn(6, 3, k, k), torch.randn(3), torch.randn(2, 6, 7, 7)
         # Two float32 algorithms (sub-pixel convs vs oneDNN's deconvolution) summing up to 6 x 3 x 3 products of
         # N(0, 1) values: a few ulps, but oneDNN's ISA changes them. Measured up to 7.6e-6 abs, and 30% of the old
         # atol 1e-5 (+ rtol 1e-5 |value|) with ONEDNN_MAX_CPU_ISA=AVX2: 5e-5 is ~10x that; a wrong tap is O(1).
-        assert torch.allclose(conv_transpose_stride2(x, w, b), F.conv_transpose2d(x, w, b, stride=2), atol=5e-5)
-    for k, layout in ((5, torch.contiguous_format), (6, torch.channels_last)):  # its gradients: the native backward
+        fast, plain = conv_transpose_stride2(x, w, b, pad), F.conv_transpose2d(x, w, b, stride=2, padding=pad)
+        assert fast.shape == plain.shape and torch.allclose(fast, plain, atol=5e-5)
+    for k, pad, layout in ((5, 0, torch.contiguous_format), (6, 0, torch.channels_last), (4, 1, torch.channels_last)):
+        # its gradients: the native backward
         x = torch.randn(2, 3, 4, 4, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
         w = torch.randn(3, 2, k, k, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
         b = torch.randn(2, dtype=torch.float64, requires_grad=True)
-        assert torch.autograd.gradcheck(conv_transpose_stride2, (x, w, b))  # float64 finite differences
-        assert conv_transpose_stride2(x, w, b).is_contiguous(memory_format=layout)
+        assert torch.autograd.gradcheck(conv_transpose_stride2, (x, w, b, pad))  # float64 finite differences
+        assert conv_transpose_stride2(x, w, b, pad).is_contiguous(memory_format=layout)
     dec = tiny.decoder
     states = torch.randn(3, dec.dense.in_features)
     x = dec.dense(states)[:, :, None, None]

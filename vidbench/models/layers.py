@@ -96,25 +96,27 @@ class ConvDecoder(nn.Module):
         return deconv(x)
 
 
-def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """F.conv_transpose2d(x, weight, bias, stride=2) (no padding): forward as one ordinary conv + pixel
-    shuffle, backward by the native transposed convolution's backward.
+def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int = 0) -> torch.Tensor:
+    """F.conv_transpose2d(x, weight, bias, stride=2, padding=padding): forward as one ordinary conv + pixel
+    shuffle (then `padding` rows and columns cropped from each side), backward by the native transposed
+    convolution's backward.
 
     Output pixel (2u+p, 2v+q) only receives kernel taps of parity (p, q), so each of the 4 parity classes
     is a plain correlation of x with a flipped sub-kernel; stacking them as 4x the output channels and
     interleaving with pixel_shuffle gives the transposed conv. An odd kernel is zero-padded to even and the
     extra row/column cropped. For few output channels (the decoder's last layer) the generic CPU transposed
     conv is slow forward (71 ms vs 23 for this form at 400 frames, 32 -> 1 channels, 2 threads) but fast
-    backward (13 ms vs 30 through the parity form's graph), so each direction takes the faster path. Tested
-    against F.conv_transpose2d, values and gradients."""
-    return _ParityForwardTransposedConv.apply(x, weight, bias)
+    backward (13 ms vs 30 through the parity form's graph), so each direction takes the faster path (VTA's
+    last layer, 128 -> 1, k4, padding 1, 320 frames: 106 ms forward natively). Tested against
+    F.conv_transpose2d, values and gradients."""
+    return _ParityForwardTransposedConv.apply(x, weight, bias, padding)
 
 
 class _ParityForwardTransposedConv(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx, x, weight, bias, padding):
         ctx.save_for_backward(x, weight)
-        ctx.bias_size = [bias.shape[0]]
+        ctx.bias_size, ctx.padding = [bias.shape[0]], padding
         cin, cout, k = weight.shape[0], weight.shape[1], weight.shape[2]
         half = (k + 1) // 2
         if k % 2:
@@ -124,8 +126,8 @@ class _ParityForwardTransposedConv(torch.autograd.Function):
         sub = sub.permute(1, 3, 5, 0, 2, 4).reshape(cout * 4, cin, half, half)  # channel = (o, p, q)
         y = F.pixel_shuffle(F.conv2d(x, sub, bias.repeat_interleave(4), padding=half - 1), 2)
         ctx.dtypes = y.dtype, x.dtype, bias.dtype  # under autocast the conv ran in y's dtype
-        size = (x.shape[-2] - 1) * 2 + k, (x.shape[-1] - 1) * 2 + k
-        return y[..., : size[0], : size[1]].contiguous(memory_format=memory_format_of(x))
+        size = (x.shape[-2] - 1) * 2 + k - padding, (x.shape[-1] - 1) * 2 + k - padding
+        return y[..., padding : size[0], padding : size[1]].contiguous(memory_format=memory_format_of(x))
 
     @staticmethod
     def backward(ctx, grad):
@@ -134,9 +136,9 @@ class _ParityForwardTransposedConv(torch.autograd.Function):
         mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
         grads = torch.ops.aten.convolution_backward(
             grad.to(compute).contiguous(memory_format=memory_format_of(x)), x.to(compute), weight.to(compute),
-            ctx.bias_size, [2, 2], [0, 0], [1, 1], True, [0, 0], 1, mask)
-        return tuple(g.to(dtype) if g is not None else None
-                     for g, dtype in zip(grads, (x_dtype, weight.dtype, bias_dtype)))
+            ctx.bias_size, [2, 2], [ctx.padding] * 2, [1, 1], True, [0, 0], 1, mask)
+        return *(g.to(dtype) if g is not None else None
+                 for g, dtype in zip(grads, (x_dtype, weight.dtype, bias_dtype))), None
 
 
 def memory_format_of(x: torch.Tensor):
