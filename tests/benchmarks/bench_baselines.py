@@ -12,9 +12,11 @@ encoding each frame once (360 instead of 480 frames, BatchNorm statistics weight
 saved convolutions are mostly spent again on the weighted BatchNorm's unfused elementwise ops and VTA's
 per-step recurrences dominate). SVG's decoder skip halves (DCGANDecoder.skip_terms): each up-block's
 transposed conv of [input, skip] is split into its input half and its skip half, and the skip half runs once
-per skip frame (5 per video at train_context 5 instead of 99), its gradient summed over the frames that share
-it; old / new = 1.39-1.46 (A/B in one process, mmnist, 4 x 100, the whole training step; 5.76 / 3.95 s and
-4.97 / 3.59 s).
+per skip frame (36 per video at the mmnist preset's 36 context frames, instead of 99), its gradient summed
+over the frames that share it; old / new = 1.39-1.46 (A/B in one process, mmnist, 4 x 100, the whole training
+step; 5.76 / 3.95 s and 4.97 / 3.59 s). Then the last layer (64 -> 1 channels) through layers.py's
+conv_transpose_stride2 on CPU: forward 74.5 ms natively, and its native backward took 143 ms with the
+1-channel gradient in the default layout (14.9 ms as the Function passes it): old / new = 1.48 (4.76 / 3.23 s).
 
 Measured 2026-11-26 (quiet 2-core EPYC, the real training step with its CPU defaults: channels-last, kept
 freed memory, fused Adam): cwvae 0.80 s/step, svg 4.53 s (5.67x), vta 2.88 s (3.60x); issue 11's goals

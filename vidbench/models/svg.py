@@ -54,7 +54,7 @@ from torch.nn import functional as F
 
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel, preset_config
-from vidbench.models.layers import memory_format_of
+from vidbench.models.layers import conv_transpose_stride2, memory_format_of
 
 LEAKY_SLOPE = 0.2  # dcgan_64.py
 PRESETS = {
@@ -121,7 +121,8 @@ class DCGANDecoder(nn.Module):
     the sum of one conv of the input (the first half of the weight's input channels) and one of the skip
     (the second half). skip_terms() computes the skip halves once per skip frame, so frames that share a skip
     (every predicted frame: the skip is frozen at the last context frame) share that half of the work, forward
-    and backward: ~21% of SVG's training FLOPs at 100 frames, the decoder's skip half in a rollout."""
+    and backward: at the mmnist preset (36 context frames) 36 skip frames per 100-frame video instead of 99,
+    and the decoder's skip half of every rollout step."""
 
     def __init__(self, channels: int, filters: int, g_dim: int):
         super().__init__()
@@ -153,7 +154,10 @@ class DCGANDecoder(nn.Module):
         x = self.inp(h[:, :, None, None])
         for stage, (term, w_input) in zip(self._stages(), terms):
             conv = stage[0]
-            y = F.conv_transpose2d(x, w_input, conv.bias, conv.stride, conv.padding)
+            if stage is self.out and x.device.type == "cpu":  # 64 -> 1 channels: oneDNN's slow case (layers.py)
+                y = conv_transpose_stride2(x, w_input, conv.bias, conv.padding[0])
+            else:
+                y = F.conv_transpose2d(x, w_input, conv.bias, conv.stride, conv.padding)
             x = stage[1:](y + term if frames is None else _AddSharedSkip.apply(y, term, frames))
         return x
 
