@@ -246,7 +246,7 @@ def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
 def test_decoder_under_cpu_bf16_autocast_splits_its_middle_layers(tiny, monkeypatch):
     dec = copy.deepcopy(tiny.decoder).to(memory_format=torch.channels_last)
     states = torch.randn(3, dec.dense.in_features)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         x = dec.dense(states)[:, :, None, None]
         for deconv in dec.deconvs:
             x = F.leaky_relu(deconv(x), LEAKY_SLOPE)
