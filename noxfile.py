@@ -12,7 +12,9 @@ only when pyproject.toml changes (the install is editable, so code changes need 
 """
 
 import hashlib
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import nox
@@ -22,6 +24,21 @@ nox.options.sessions = ["tests"]
 ROOT = Path(__file__).parent
 ENV = ROOT / ".nox" / "vidbench-env"
 STAMP = ENV / "vidbench-installed.sha256"
+# What a first install needs: torch 2.14.1's CUDA build with its libraries is ~5.6 GB in the environment, and pip
+# unpacks each wheel in the temp folder first (the largest, cuDNN and cuBLAS, ~1 GB each). A full disk otherwise
+# fails half-way through pip with "[Errno 28] No space left on device" and a broken environment.
+INSTALL_NEEDS_GB = 8.0
+
+
+def check_free_space(session) -> None:
+    """Stop before installing, with what is needed and where, if the disk cannot hold the environment."""
+    for folder, label in ((ENV.parent, "the environment's disk"), (Path(tempfile.gettempdir()), "the temp folder")):
+        folder.mkdir(parents=True, exist_ok=True)
+        free_gb = shutil.disk_usage(folder).free / 1e9
+        if free_gb < INSTALL_NEEDS_GB:
+            session.error(f"{label} ({folder}) has {free_gb:.1f} GB free; installing vidbench's environment "
+                          f"(torch and its CUDA libraries) needs about {INSTALL_NEEDS_GB:.0f} GB. Free some space "
+                          "(old clones' .nox folders are ~6 GB each) and run again")
 
 
 def shared_env(session) -> str:
@@ -32,6 +49,7 @@ def shared_env(session) -> str:
         return str(python)
     session.log(f"installing vidbench and its dependencies into {ENV.relative_to(ROOT)} (first run: torch and "
                 "its CUDA libraries are several GB, a few minutes; later runs reuse it)")
+    check_free_space(session)
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(ENV), external=True)
     session.run(str(python), "-m", "pip", "install", "--upgrade", "pip", external=True, silent=True)
