@@ -243,6 +243,23 @@ def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
     assert torch.allclose(dec(states), torch.tanh(dec.out(x)), atol=1e-5)  # as above, tanh-bounded: measured 2e-8
 
 
+def test_transposed_conv_with_its_bias_apart_equals_the_native_one():
+    from vidbench.models.layers import conv_transpose_bias_apart
+
+    for k, layout in ((5, torch.contiguous_format), (6, torch.channels_last)):  # the decoder's middle layers
+        x = torch.randn(2, 3, 4, 4, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
+        w = torch.randn(3, 2, k, k, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
+        b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+        apart = conv_transpose_bias_apart(x, w, b, 2, 0)
+        # float64: the same products, the bias added after the sum instead of before it (~1e-15 measured)
+        assert torch.allclose(apart, F.conv_transpose2d(x, w, b, stride=2), atol=1e-12)
+        assert torch.autograd.gradcheck(lambda *a: conv_transpose_bias_apart(*a, 2, 0), (x, w, b))
+    x, w, b = torch.randn(2, 3, 8, 8), torch.randn(3, 2, 5, 5), torch.randn(2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast keeps the native call, bit for bit (a bias
+        # added to the bf16-rounded output rounds differently)
+        assert torch.equal(conv_transpose_bias_apart(x, w, b, 2, 0), F.conv_transpose2d(x, w, b, stride=2))
+
+
 def test_decoder_under_cpu_bf16_autocast_splits_its_middle_layers(tiny, monkeypatch):
     dec = copy.deepcopy(tiny.decoder).to(memory_format=torch.channels_last)
     states = torch.randn(3, dec.dense.in_features)

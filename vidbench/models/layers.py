@@ -93,7 +93,22 @@ class ConvDecoder(nn.Module):
         if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
             x = x.contiguous(memory_format=memory_format_of(deconv.weight))
             return conv_transpose_stride2(x, deconv.weight, deconv.bias)
-        return deconv(x)
+        return conv_transpose_bias_apart(x, deconv.weight, deconv.bias, deconv.stride, deconv.padding)
+
+
+def conv_transpose_bias_apart(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                              stride, padding) -> torch.Tensor:
+    """F.conv_transpose2d(x, weight, bias, stride, padding), the bias added as its own op on a CPU in fp32.
+
+    oneDNN's transposed convolution handles a bias slowly on the CPU, both ways: 400 frames, 2 threads,
+    channels-last, the decoder's 64 -> 32 k6 layer's backward 143 ms with the bias gradient, 107 without it
+    plus 1.2 ms for the bias gradient as a sum; the 128 -> 64 k5 layer's forward 43 ms with the bias, 29
+    without it plus its add (tests/benchmarks/bench_cwvae.py compares the two). Elsewhere (CUDA,
+    autocast) the native call."""
+    if bias is None or x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
+        return F.conv_transpose2d(x, weight, bias, stride, padding)
+    # in place: the convolution's backward does not need its output, and a copy would be one more pass
+    return F.conv_transpose2d(x, weight, None, stride, padding).add_(bias[:, None, None])
 
 
 def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int = 0) -> torch.Tensor:
@@ -116,7 +131,7 @@ class _ParityForwardTransposedConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, padding):
         ctx.save_for_backward(x, weight)
-        ctx.bias_size, ctx.padding = [bias.shape[0]], padding
+        ctx.padding = padding
         cin, cout, k = weight.shape[0], weight.shape[1], weight.shape[2]
         half = (k + 1) // 2
         if k % 2:
@@ -133,12 +148,15 @@ class _ParityForwardTransposedConv(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         compute, x_dtype, bias_dtype = ctx.dtypes
-        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
-        grads = torch.ops.aten.convolution_backward(
-            grad.to(compute).contiguous(memory_format=memory_format_of(x)), x.to(compute), weight.to(compute),
-            ctx.bias_size, [2, 2], [ctx.padding] * 2, [1, 1], True, [0, 0], 1, mask)
-        return *(g.to(dtype) if g is not None else None
-                 for g, dtype in zip(grads, (x_dtype, weight.dtype, bias_dtype))), None
+        grad = grad.to(compute).contiguous(memory_format=memory_format_of(x))
+        # the bias gradient as a sum, not by the convolution's backward: oneDNN's is slow (see
+        # conv_transpose_bias_apart; 32 -> 1 k6, 400 frames: 28.5 ms with it, 24.7 + 0.1 apart)
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False]
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad, x.to(compute), weight.to(compute), None, [2, 2], [ctx.padding] * 2, [1, 1], True, [0, 0], 1, mask)
+        grad_b = grad.sum((0, 2, 3), dtype=bias_dtype) if ctx.needs_input_grad[2] else None
+        return (grad_x.to(x_dtype) if grad_x is not None else None,
+                grad_w.to(weight.dtype) if grad_w is not None else None, grad_b, None)
 
 
 def memory_format_of(x: torch.Tensor):

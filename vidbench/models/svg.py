@@ -54,7 +54,7 @@ from torch.nn import functional as F
 
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel, preset_config
-from vidbench.models.layers import conv_transpose_stride2, memory_format_of
+from vidbench.models.layers import conv_transpose_bias_apart, conv_transpose_stride2, memory_format_of
 
 LEAKY_SLOPE = 0.2  # dcgan_64.py
 PRESETS = {
@@ -157,7 +157,7 @@ class DCGANDecoder(nn.Module):
             if stage is self.out and x.device.type == "cpu":  # 64 -> 1 channels: oneDNN's slow case (layers.py)
                 y = conv_transpose_stride2(x, w_input, conv.bias, conv.padding[0])
             else:
-                y = F.conv_transpose2d(x, w_input, conv.bias, conv.stride, conv.padding)
+                y = conv_transpose_bias_apart(x, w_input, conv.bias, conv.stride, conv.padding)
             x = stage[1:](y + term if frames is None else _AddSharedSkip.apply(y, term, frames))
         return x
 
