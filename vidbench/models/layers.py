@@ -51,8 +51,8 @@ class ConvEncoder(nn.Module):
         # CUDA they follow the weights' layout (--channels-last), the first conv included
         channels_last = frames.device.type == "cpu" or memory_format_of(self.convs[-1].weight) == torch.channels_last
         x = frames.contiguous(memory_format=torch.channels_last) if channels_last else frames
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
+        for conv in self.convs:  # in place: a conv's backward needs its input, not its output
+            x = F.leaky_relu(conv(x), LEAKY_SLOPE, inplace=True)
         # Keras flattens channels-last (H, W, C); the order only permutes features, which the following
         # dense layers absorb, so torch's (C, H, W) flattening is equivalent.
         return x.flatten(1)
@@ -76,24 +76,35 @@ class ConvDecoder(nn.Module):
         # The first transposed conv reads a 1x1 image: it is exactly a matmul with the kernel viewed as
         # [in, out*k*k] (no overlapping taps), several times faster than the generic CPU kernel.
         first = self.deconvs[0]
-        x = torch.addmm(first.bias.repeat_interleave(first.kernel_size[0] ** 2), x, first.weight.flatten(1))
-        x = F.leaky_relu(x.view(-1, first.out_channels, *first.kernel_size), LEAKY_SLOPE)
+        taps = first.kernel_size[0] ** 2
+        if memory_format_of(first.weight) == torch.channels_last:
+            # the weight's own (kh, kw, out) order: no copy of the weight, and the output is channels-last
+            # like the next layer's weights (CPU training: 5 ms of weight copies a step saved)
+            x = torch.addmm(first.bias.repeat(taps), x, first.weight.permute(0, 2, 3, 1).flatten(1))
+            x = x.view(-1, *first.kernel_size, first.out_channels).permute(0, 3, 1, 2)
+        else:
+            x = torch.addmm(first.bias.repeat_interleave(taps), x, first.weight.flatten(1))
+            x = x.view(-1, first.out_channels, *first.kernel_size)
+        x = F.leaky_relu(x, LEAKY_SLOPE, inplace=True)  # addmm's backward needs its inputs, not its output
         for deconv in self.deconvs[1:]:
-            x = F.leaky_relu(self._middle(deconv, x), LEAKY_SLOPE)
+            x = self._middle(deconv, x)
         if x.device.type != "cpu":  # the split form is a CPU (oneDNN) speed-up; under compile on CUDA its
             return torch.tanh(self.out(x))  # backward's strides disagree with inductor's (measured on an H100)
         return torch.tanh(conv_transpose_stride2(x, self.out.weight, self.out.bias))
 
     @staticmethod
     def _middle(deconv: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
-        """Under CPU autocast, oneDNN's bf16 transposed-conv forward is slow (400 frames, 2 threads: 128->64 k5
-        64.4 ms against 19.8 as conv + pixel shuffle, backward alike); in fp32 the native forward is the
-        faster (35.4 vs 38.5 ms), so only autocast takes the split form. Its output follows its input's
-        layout, so the input (the first layer's matmul, viewed NCHW) takes the weights' layout first."""
+        """leaky_relu(deconv(x)). Under CPU autocast, oneDNN's bf16 transposed-conv forward is slow (400 frames,
+        2 threads: 128->64 k5 64.4 ms against 19.8 as conv + pixel shuffle, backward alike); in fp32 the native
+        forward is the faster (35.4 vs 38.5 ms), so only autocast takes the split form. Its output follows its
+        input's layout, so the input takes the weights' layout first."""
         if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
             x = x.contiguous(memory_format=memory_format_of(deconv.weight))
-            return conv_transpose_stride2(x, deconv.weight, deconv.bias)
-        return conv_transpose_bias_apart(x, deconv.weight, deconv.bias, deconv.stride, deconv.padding)
+            # not in place: the split form's output may be a view made inside its autograd Function
+            return F.leaky_relu(conv_transpose_stride2(x, deconv.weight, deconv.bias), LEAKY_SLOPE)
+        # in place (a transposed conv's backward needs its input, not its output): one pass less per layer
+        y = conv_transpose_bias_apart(x, deconv.weight, deconv.bias, deconv.stride, deconv.padding)
+        return F.leaky_relu(y, LEAKY_SLOPE, inplace=True)
 
 
 def conv_transpose_bias_apart(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,

@@ -82,6 +82,8 @@ def clip_global_norm_(parameters, max_norm: float | None) -> torch.Tensor:
     norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     if max_norm is None:
         return norm
+    if grads[0].device.type == "cpu" and float(norm) <= max_norm:
+        return norm  # the scale would be exactly 1: on a CPU, reading the norm is free, a pass over the grads not
     scale = max_norm / torch.clamp(norm, min=max_norm)
     torch._foreach_mul_(grads, scale.to(grads[0].dtype))
     return norm
