@@ -3,7 +3,8 @@
 1. the CUDA-marked tests (tests/test_cuda.py: CPU vs CUDA loss and gradients on a fixed batch, the bf16,
    compiled and channels-last paths);
 2. CW-VAE mmnist preset at batch 50 x 100: steps/s and peak GPU memory in fp32, bf16, and fp32 / bf16 /
-   bf16 + compile with the step replayed as a CUDA graph (--cuda-graphs; other modes with --modes, e.g.
+   bf16 + compile with the step replayed as a CUDA graph (--cuda-graphs), and bf16 + graphs with the
+   recurrence's backward through autograd instead of the hand-written one (other modes with --modes, e.g.
    bf16+graphs+nchw+notune for the layout and autotuning the training step now picks by default); each mode
    in its own process with its own time limit, so a slow compile cannot eat the budget; the warm-up (compile
    or capture) is printed apart. `--profile MODE` prints where one eager step's GPU time goes, by kernel kind;
@@ -53,14 +54,16 @@ ROOT = Path(__file__).resolve().parents[2]
 BATCH, FRAMES = 50, 100
 EPOCHS, TRAIN_VIDEOS, VIDEO_FRAMES = 300, 20_000, 100
 PAPER_STEPS = EPOCHS * (TRAIN_VIDEOS * (VIDEO_FRAMES // FRAMES) // BATCH)  # 120,000
-# A mode is "+"-joined parts: fp32 or bf16, then any of compile, graphs (--cuda-graphs), and two switches
-# away from the training defaults (train/step.py: on CUDA, channels-last under autocast and cuDNN autotuning
-# always): cl (channels-last in fp32 too), nchw (the default layout under bf16), notune (no cuDNN autotuning).
+# A mode is "+"-joined parts: fp32 or bf16, then any of compile, graphs (--cuda-graphs), and switches away
+# from the training defaults (train/step.py: on CUDA, channels-last under autocast and cuDNN autotuning
+# always): cl (channels-last in fp32 too), nchw (the default layout under bf16), notune (no cuDNN autotuning),
+# autograd (the posterior recurrence through autograd, not rssm_bptt.py's hand-written backward through time).
 PARTS = {"fp32": {}, "bf16": {"amp": "bf16"}, "compile": {"compile": True}, "graphs": {"cuda_graphs": True},
-         "cl": {"channels_last": True}, "nchw": {"channels_last": False}, "notune": {}}
+         "cl": {"channels_last": True}, "nchw": {"channels_last": False}, "notune": {}, "autograd": {}}
 # bf16+compile alone is left out by default (name it in --modes): a compile took 189-231 s, and two would not
-# fit the 8-minute budget with the rest.
-DEFAULT_MODES = ("fp32", "bf16", "fp32+graphs", "bf16+graphs", "bf16+compile+graphs")
+# fit the 8-minute budget with the rest. bf16+graphs+autograd: the hand-written backward (fewer, larger
+# kernels per recurrent step) had not met a GPU when it was written; this pair measures it.
+DEFAULT_MODES = ("fp32", "bf16", "fp32+graphs", "bf16+graphs", "bf16+graphs+autograd", "bf16+compile+graphs")
 
 
 def mode_options(name: str) -> dict:
@@ -72,6 +75,17 @@ def mode_options(name: str) -> dict:
     for part in parts:
         options.update(PARTS[part])
     return options
+
+
+def apply_switches(name: str) -> None:
+    """The parts that are process-wide settings rather than step options (set after step_function)."""
+    import torch
+
+    from vidbench.models.cwvae import RSSMCell
+
+    parts = name.split("+")
+    torch.backends.cudnn.benchmark = "notune" not in parts  # the step turned it on
+    RSSMCell.hand_written_backward = "autograd" not in parts
 
 
 def mode_limit(name: str) -> float:
@@ -90,7 +104,7 @@ def run_mode(name: str, seconds: float) -> dict:
     torch.manual_seed(0)
     model = create_model("cwvae", "mmnist").cuda().train()
     step = step_function(model, **mode_options(name))
-    torch.backends.cudnn.benchmark = "notune" not in name.split("+")  # the step turned it on
+    apply_switches(name)
     video = torch.rand(BATCH, FRAMES, 1, 64, 64, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -132,7 +146,7 @@ def profile_mode(name: str, steps: int = 3) -> None:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
     step = step_function(create_model("cwvae", "mmnist").cuda().train(), **options)
-    torch.backends.cudnn.benchmark = "notune" not in name.split("+")
+    apply_switches(name)
     video = torch.rand(BATCH, FRAMES, 1, 64, 64, device="cuda")
     for _ in range(3):
         step(video)
@@ -179,10 +193,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", help="time one mode in this process (what the script runs per mode)")
     parser.add_argument("--profile", metavar="MODE", help="CUDA kernel time per step of one mode without graphs, by kind")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=12.0)  # 6 modes, one compile: within 8 minutes
     parser.add_argument("--skip-tests", action="store_true")
     parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
-                        help="comma-separated; a mode is fp32 or bf16 then any of +compile, +graphs, +cl, +nchw, +notune")
+                        help="comma-separated; a mode is fp32 or bf16 then any of +compile, +graphs, +cl, +nchw, "
+                             "+notune, +autograd")
     args = parser.parse_args()
     for name in [args.mode, args.profile, *args.modes.split(",")]:
         if name:
