@@ -39,6 +39,18 @@ call (torch.ops.mkldnn._convolution_pointwise, backward by the native kernels): 
 backward unchanged, 64->128 unchanged, and the first layer's output comes back in the default layout (its
 1-channel input is ambiguous), which slowed the next layers' backward; ~2% of a step for a private op.
 
+Session 5 (2026-11-26): oneDNN's transposed convolutions handle a bias slowly on this CPU (64->32 k6
+backward 143 ms with its bias gradient, 107 + 1.2 for the sum apart; 128->64 k5 forward 43 vs 29 ms), so
+the decoder adds its biases apart (layers.conv_transpose_bias_apart; bench_cwvae.py compares them): step
+0.777 -> 0.718 s A/B, bf16 0.501 -> 0.480 (the parity backward's bias gradient as a sum too), SVG-LP's up
+blocks 3.24 -> 3.13 s. Then ~1-2% more: the decoder's first layer reads its channels-last weight in its own
+tap order (no weight copies), leaky ReLU in place after each conv, no pass over the gradients when the
+global-norm clip's scale is 1 (CPU). With those, per-op times measured without the profiler (a
+TorchDispatchMode timing each op; torch.profiler inflates small and memory-bound ops up to 3x): convolutions
+~455 ms of a ~0.70 s step, dense matmuls ~135 ms at 135-185 GFLOP/s, the three levels' recurrences ~55 ms,
+the rest (activations, Adam, clip) ~60 ms: the step is within ~15% of its FLOP floor. --compile on CPU now
+matches eager (0.72 vs 0.70-0.72 s; an 8.5-minute compile with an empty inductor cache).
+
     pytest -s -o addopts="" tests/benchmarks/bench_train_modes.py
 """
 
