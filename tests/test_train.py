@@ -256,6 +256,17 @@ def test_training_prints_the_planned_step_count_at_the_start(tiny_mmnist, tmp_pa
     assert len(log) == steps and log[-1]["epoch"] == 1
 
 
+def test_compile_says_that_its_first_step_compiles(tiny_mmnist, tmp_path, monkeypatch):
+    import vidbench.train.step as step_module
+
+    monkeypatch.setattr(step_module, "compile_loss", lambda forward: forward)  # the message, not the compile
+    lines = []
+    train("cwvae", tiny_mmnist, preset="tiny", steps=1, run_dir=tmp_path / "run", compile=True,
+          **{**FAST, "echo": lines.append})
+    said = [line for line in lines if line.startswith("--compile:")]
+    assert len(said) == 1 and lines.index(said[0]) < 3 and "first step compiles" in said[0]
+
+
 def test_collate_windows_equals_default_collate(tiny_mmnist):
     from vidbench.data.loader import TrainWindows, collate_windows
     from vidbench.data.store import PreparedSplit
