@@ -219,7 +219,7 @@ def test_loss_falls_on_moving_mnist():
 
 
 def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
-    from vidbench.models.layers import conv_transpose_stride2
+    from vidbench.models.fast_layers import conv_transpose_stride2
 
     for k, pad in ((5, 0), (6, 0), (4, 1)):  # CW-VAE's decoder; VTA's last layer (k4, padding 1)
         w, b, x = torch.randn(6, 3, k, k), torch.randn(3), torch.randn(2, 6, 7, 7)
@@ -238,8 +238,8 @@ def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
     dec = tiny.decoder
     states = torch.randn(3, dec.dense.in_features)
     x = dec.dense(states)[:, :, None, None]
-    for deconv in dec.deconvs:
-        x = F.leaky_relu(deconv(x), LEAKY_SLOPE)
+    for deconv in dec.deconvs:  # torch's own transposed convs, the first one (a matmul in the decoder) too
+        x = F.leaky_relu(nn.ConvTranspose2d.forward(deconv, x), LEAKY_SLOPE)
     assert torch.allclose(dec(states), torch.tanh(dec.out(x)), atol=1e-5)  # as above, tanh-bounded: measured 2e-8
     # channels-last weights (CPU training) take the first layer's matmul in the weight's own tap order
     cl = copy.deepcopy(dec).to(memory_format=torch.channels_last)
@@ -256,7 +256,7 @@ def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
 
 
 def test_transposed_conv_with_its_bias_apart_equals_the_native_one():
-    from vidbench.models.layers import conv_transpose_bias_apart
+    from vidbench.models.fast_layers import conv_transpose_bias_apart
 
     for k, layout in ((5, torch.contiguous_format), (6, torch.channels_last)):  # the decoder's middle layers
         x = torch.randn(2, 3, 4, 4, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()

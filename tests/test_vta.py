@@ -179,7 +179,7 @@ def test_weighted_batch_norm_equals_batch_norm_of_the_repeated_batch():
     gradients, running statistics. Activations offset by 3 (mean far from 0, as after a conv with bias) so a
     cancelling variance formula would show. fp32 rounding of other summation orders: rel 1e-5 (measured
     ~1e-6); a wrong weight or variance term is off by O(0.1)."""
-    from vidbench.models.layers import weighted_batch_norm
+    from vidbench.models.fast_layers import weighted_batch_norm
 
     torch.manual_seed(0)
     x = (torch.randn(3, 4, 5, 5) + 3).requires_grad_()

@@ -14,7 +14,7 @@ per-step recurrences dominate). SVG's decoder skip halves (DCGANDecoder.skip_ter
 transposed conv of [input, skip] is split into its input half and its skip half, and the skip half runs once
 per skip frame (36 per video at the mmnist preset's 36 context frames, instead of 99), its gradient summed
 over the frames that share it; old / new = 1.39-1.46 (A/B in one process, mmnist, 4 x 100, the whole training
-step; 5.76 / 3.95 s and 4.97 / 3.59 s). Then the last layer (64 -> 1 channels) through layers.py's
+step; 5.76 / 3.95 s and 4.97 / 3.59 s). Then the last layer (64 -> 1 channels) through fast_layers.py's
 conv_transpose_stride2 on CPU: forward 74.5 ms natively, and its native backward took 143 ms with the
 1-channel gradient in the default layout (14.9 ms as the Function passes it): old / new = 1.48 (4.76 / 3.23 s).
 
@@ -36,7 +36,7 @@ max(x, exp(min(x, 0)) - 1), is 185 ms but differs from torch's ELU by up to 6e-8
 elementwise work together (~1.1 s) is less than the 1.4 s that 2.5x would need to cut.
 
 Session 5 (warm-up now until the heap stops growing, load ~1.4): cwvae 0.73 s, svg 3.47 s (4.76x), vta 3.01 s
-(4.13x). SVG's up-blocks add their biases apart (layers.conv_transpose_bias_apart: 3.24 -> 3.13 s A/B) and
+(4.13x). SVG's up-blocks add their biases apart (fast_layers.conv_transpose_bias_apart: 3.24 -> 3.13 s A/B) and
 the shared skip's gradient is written in its own layout (78 -> 12 ms); per-op times without the profiler: its
 convolutions are ~2.9 s of the step at ~205 GFLOP/s, this CPU's fp32 peak, so the ratio tracks the FLOP
 ratio, and each CW-VAE speed-up widens it. VTA's ELU forwards are 0.53 s of its step (expm1-bound).

@@ -119,7 +119,7 @@ def test_decoder_layers_with_the_bias_apart():
     the 2-core development machine: 128 -> 64 k5 95 -> 79 ms, 64 -> 32 k6 231 -> 192 ms (1.20x each)."""
     import torch.nn.functional as F
 
-    from vidbench.models.layers import conv_transpose_bias_apart
+    from vidbench.models.fast_layers import conv_transpose_bias_apart
 
     header()
     for cin, cout, k, size in ((128, 64, 5, 5), (64, 32, 6, 13)):

@@ -41,7 +41,7 @@ backward unchanged, 64->128 unchanged, and the first layer's output comes back i
 
 Session 5 (2026-11-26): oneDNN's transposed convolutions handle a bias slowly on this CPU (64->32 k6
 backward 143 ms with its bias gradient, 107 + 1.2 for the sum apart; 128->64 k5 forward 43 vs 29 ms), so
-the decoder adds its biases apart (layers.conv_transpose_bias_apart; bench_cwvae.py compares them): step
+the decoder adds its biases apart (fast_layers.conv_transpose_bias_apart; bench_cwvae.py compares them): step
 0.777 -> 0.718 s A/B, bf16 0.501 -> 0.480 (the parity backward's bias gradient as a sum too), SVG-LP's up
 blocks 3.24 -> 3.13 s. Then ~1-2% more: the decoder's first layer reads its channels-last weight in its own
 tap order (no weight copies), leaky ReLU in place after each conv, no pass over the gradients when the

@@ -12,6 +12,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vidbench.models.fast_layers import (
+    PixelConvTranspose2d,
+    SmallOutputConv2d,
+    conv_transpose_bias_apart,
+    conv_transpose_stride2,
+    memory_format_of,
+)
+
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default alpha
 IMAGE_SIZE = 64
 
@@ -43,7 +51,8 @@ class ConvEncoder(nn.Module):
     def __init__(self, channels: int, filters: int = 32):
         super().__init__()
         widths = [channels, filters, 2 * filters, 4 * filters, 8 * filters]
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 4, stride=2) for a, b in zip(widths, widths[1:]))
+        # the last one (6x6 -> 2x2 at 64x64 frames) runs as a matmul on the CPU (SmallOutputConv2d decides by shape)
+        self.convs = nn.ModuleList(SmallOutputConv2d(a, b, 4, stride=2) for a, b in zip(widths, widths[1:]))
         self.out_features = 2 * 2 * widths[-1]
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
@@ -67,24 +76,13 @@ class ConvDecoder(nn.Module):
         widths = [32 * filters, 4 * filters, 2 * filters, filters]
         kernels = [5, 5, 6]
         self.deconvs = nn.ModuleList(
-            nn.ConvTranspose2d(a, b, k, stride=2) for a, b, k in zip(widths, widths[1:], kernels)
+            (PixelConvTranspose2d if a == widths[0] else nn.ConvTranspose2d)(a, b, k, stride=2)
+            for a, b, k in zip(widths, widths[1:], kernels)
         )
         self.out = nn.ConvTranspose2d(filters, channels, 6, stride=2)
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
-        x = self.dense(states)
-        # The first transposed conv reads a 1x1 image: it is exactly a matmul with the kernel viewed as
-        # [in, out*k*k] (no overlapping taps), several times faster than the generic CPU kernel.
-        first = self.deconvs[0]
-        taps = first.kernel_size[0] ** 2
-        if memory_format_of(first.weight) == torch.channels_last:
-            # the weight's own (kh, kw, out) order: no copy of the weight, and the output is channels-last
-            # like the next layer's weights (CPU training: 5 ms of weight copies a step saved)
-            x = torch.addmm(first.bias.repeat(taps), x, first.weight.permute(0, 2, 3, 1).flatten(1))
-            x = x.view(-1, *first.kernel_size, first.out_channels).permute(0, 3, 1, 2)
-        else:
-            x = torch.addmm(first.bias.repeat_interleave(taps), x, first.weight.flatten(1))
-            x = x.view(-1, first.out_channels, *first.kernel_size)
+        x = self.deconvs[0](self.dense(states)[:, :, None, None])  # a 1x1 image: one matmul (PixelConvTranspose2d)
         x = F.leaky_relu(x, LEAKY_SLOPE, inplace=True)  # addmm's backward needs its inputs, not its output
         for deconv in self.deconvs[1:]:
             x = self._middle(deconv, x)
@@ -105,91 +103,3 @@ class ConvDecoder(nn.Module):
         # in place (a transposed conv's backward needs its input, not its output): one pass less per layer
         y = conv_transpose_bias_apart(x, deconv.weight, deconv.bias, deconv.stride, deconv.padding)
         return F.leaky_relu(y, LEAKY_SLOPE, inplace=True)
-
-
-def conv_transpose_bias_apart(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                              stride, padding) -> torch.Tensor:
-    """F.conv_transpose2d(x, weight, bias, stride, padding), the bias added as its own op on a CPU in fp32.
-
-    oneDNN's transposed convolution handles a bias slowly on the CPU, both ways: 400 frames, 2 threads,
-    channels-last, the decoder's 64 -> 32 k6 layer's backward 143 ms with the bias gradient, 107 without it
-    plus 1.2 ms for the bias gradient as a sum; the 128 -> 64 k5 layer's forward 43 ms with the bias, 29
-    without it plus its add (tests/benchmarks/bench_cwvae.py compares the two). Elsewhere (CUDA,
-    autocast) the native call."""
-    if bias is None or x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
-        return F.conv_transpose2d(x, weight, bias, stride, padding)
-    # in place: the convolution's backward does not need its output, and a copy would be one more pass
-    return F.conv_transpose2d(x, weight, None, stride, padding).add_(bias[:, None, None])
-
-
-def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int = 0) -> torch.Tensor:
-    """F.conv_transpose2d(x, weight, bias, stride=2, padding=padding): forward as one ordinary conv + pixel
-    shuffle (then `padding` rows and columns cropped from each side), backward by the native transposed
-    convolution's backward.
-
-    Output pixel (2u+p, 2v+q) only receives kernel taps of parity (p, q), so each of the 4 parity classes
-    is a plain correlation of x with a flipped sub-kernel; stacking them as 4x the output channels and
-    interleaving with pixel_shuffle gives the transposed conv. An odd kernel is zero-padded to even and the
-    extra row/column cropped. For few output channels (the decoder's last layer) the generic CPU transposed
-    conv is slow forward (71 ms vs 23 for this form at 400 frames, 32 -> 1 channels, 2 threads) but fast
-    backward (13 ms vs 30 through the parity form's graph), so each direction takes the faster path (VTA's
-    last layer, 128 -> 1, k4, padding 1, 320 frames: 106 ms forward natively). Tested against
-    F.conv_transpose2d, values and gradients."""
-    return _ParityForwardTransposedConv.apply(x, weight, bias, padding)
-
-
-class _ParityForwardTransposedConv(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, weight, bias, padding):
-        ctx.save_for_backward(x, weight)
-        ctx.padding = padding
-        cin, cout, k = weight.shape[0], weight.shape[1], weight.shape[2]
-        half = (k + 1) // 2
-        if k % 2:
-            weight = F.pad(weight, (0, 1, 0, 1))
-        # tap ky = 2*m + p: [cin, cout, m, p, n, q]; flip m, n to turn the scatter into a correlation
-        sub = weight.view(cin, cout, half, 2, half, 2).flip(2, 4)
-        sub = sub.permute(1, 3, 5, 0, 2, 4).reshape(cout * 4, cin, half, half)  # channel = (o, p, q)
-        y = F.pixel_shuffle(F.conv2d(x, sub, bias.repeat_interleave(4), padding=half - 1), 2)
-        ctx.dtypes = y.dtype, x.dtype, bias.dtype  # under autocast the conv ran in y's dtype
-        size = (x.shape[-2] - 1) * 2 + k - padding, (x.shape[-1] - 1) * 2 + k - padding
-        return y[..., padding : size[0], padding : size[1]].contiguous(memory_format=memory_format_of(x))
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        compute, x_dtype, bias_dtype = ctx.dtypes
-        grad = grad.to(compute).contiguous(memory_format=memory_format_of(x))
-        # the bias gradient as a sum, not by the convolution's backward: oneDNN's is slow (see
-        # conv_transpose_bias_apart; 32 -> 1 k6, 400 frames: 28.5 ms with it, 24.7 + 0.1 apart)
-        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False]
-        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
-            grad, x.to(compute), weight.to(compute), None, [2, 2], [ctx.padding] * 2, [1, 1], True, [0, 0], 1, mask)
-        grad_b = grad.sum((0, 2, 3), dtype=bias_dtype) if ctx.needs_input_grad[2] else None
-        return (grad_x.to(x_dtype) if grad_x is not None else None,
-                grad_w.to(weight.dtype) if grad_w is not None else None, grad_b, None)
-
-
-def memory_format_of(x: torch.Tensor):
-    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
-        and not x.is_contiguous() else torch.contiguous_format
-
-
-def weighted_batch_norm(x: torch.Tensor, bn: nn.BatchNorm2d, counts: torch.Tensor) -> torch.Tensor:
-    """Training-mode bn(x.repeat_interleave(counts, 0)) without the repeats: row n of x [N, C, H, W] counts
-    `counts[n]` times in the batch statistics (and in the running-statistics update, unbiased variance as
-    BatchNorm's). The rows that the repeated batch would hold are the same function of the parameters, so the
-    loss and its gradients equal those of the repeated batch up to float rounding."""
-    w = counts.to(x.dtype)[:, None]
-    n = float(counts.sum()) * x.shape[2] * x.shape[3]
-    mean = (x.sum((2, 3)) * w).sum(0) / n
-    centred = x - mean[:, None, None]
-    var = ((centred * centred).sum((2, 3)) * w).sum(0) / n
-    if bn.training and bn.track_running_stats:
-        with torch.no_grad():
-            bn.num_batches_tracked += 1
-            momentum = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
-            bn.running_mean.lerp_(mean.to(bn.running_mean.dtype), momentum)
-            bn.running_var.lerp_((var * n / max(n - 1, 1)).to(bn.running_var.dtype), momentum)
-    scale = bn.weight * torch.rsqrt(var + bn.eps)
-    return centred * scale[:, None, None] + bn.bias[:, None, None]

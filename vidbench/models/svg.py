@@ -54,7 +54,13 @@ from torch.nn import functional as F
 
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel, preset_config
-from vidbench.models.layers import conv_transpose_bias_apart, conv_transpose_stride2, memory_format_of
+from vidbench.models.fast_layers import (
+    PixelConvTranspose2d,
+    SmallOutputConv2d,
+    conv_transpose_bias_apart,
+    conv_transpose_stride2,
+    memory_format_of,
+)
 
 LEAKY_SLOPE = 0.2  # dcgan_64.py
 PRESETS = {
@@ -104,7 +110,7 @@ class DCGANEncoder(nn.Module):
         super().__init__()
         widths = [channels, filters, 2 * filters, 4 * filters, 8 * filters]
         self.downs = nn.ModuleList(_block(nn.Conv2d(a, b, 4, 2, 1), b) for a, b in zip(widths, widths[1:]))
-        self.out = nn.Sequential(nn.Conv2d(widths[-1], g_dim, 4, 1, 0), nn.BatchNorm2d(g_dim), nn.Tanh())
+        self.out = nn.Sequential(SmallOutputConv2d(widths[-1], g_dim, 4, 1, 0), nn.BatchNorm2d(g_dim), nn.Tanh())
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         skips, x = [], frames
@@ -126,7 +132,7 @@ class DCGANDecoder(nn.Module):
 
     def __init__(self, channels: int, filters: int, g_dim: int):
         super().__init__()
-        self.inp = _block(nn.ConvTranspose2d(g_dim, 8 * filters, 4, 1, 0), 8 * filters)
+        self.inp = _block(PixelConvTranspose2d(g_dim, 8 * filters, 4, 1, 0), 8 * filters)
         widths = [8 * filters, 4 * filters, 2 * filters, filters]
         # Each up-block sees its input concatenated with the same-size skip, hence 2 * a input channels.
         self.ups = nn.ModuleList(_block(nn.ConvTranspose2d(2 * a, b, 4, 2, 1), b) for a, b in zip(widths, widths[1:]))
@@ -154,7 +160,7 @@ class DCGANDecoder(nn.Module):
         x = self.inp(h[:, :, None, None])
         for stage, (term, w_input) in zip(self._stages(), terms):
             conv = stage[0]
-            if stage is self.out and x.device.type == "cpu":  # 64 -> 1 channels: oneDNN's slow case (layers.py)
+            if stage is self.out and x.device.type == "cpu":  # 64 -> 1 channels: oneDNN's slow case (fast_layers.py)
                 y = conv_transpose_stride2(x, w_input, conv.bias, conv.padding[0])
             else:
                 y = conv_transpose_bias_apart(x, w_input, conv.bias, conv.stride, conv.padding)

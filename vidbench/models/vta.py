@@ -60,7 +60,13 @@ from torch.nn import functional as F
 
 from vidbench.errors import VidbenchError
 from vidbench.models.base import VideoModel, preset_config
-from vidbench.models.layers import conv_transpose_stride2, weighted_batch_norm
+from vidbench.models.fast_layers import (
+    ELU,
+    PixelConvTranspose2d,
+    SmallOutputConv2d,
+    conv_transpose_stride2,
+    weighted_batch_norm,
+)
 from vidbench.models.svg import normal_noise
 from vidbench.models.vta_boundaries import concrete_log_density, forced_logits, limit_masks, uniform_noise
 
@@ -81,8 +87,9 @@ READ, COPY = 0, 1  # one-hot order of the boundary variable
 
 
 def _conv(a, b, k, s, p, transposed=False) -> nn.Sequential:
-    conv = (nn.ConvTranspose2d if transposed else nn.Conv2d)(a, b, k, s, p, bias=False)
-    return nn.Sequential(conv, nn.BatchNorm2d(b), nn.ELU())
+    # the Pixel forms: the encoder's last conv (4x4 -> 1x1) and the decoder's first (1x1 -> 4x4) as matmuls
+    conv = (PixelConvTranspose2d if transposed else SmallOutputConv2d)(a, b, k, s, p, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(b), ELU())
 
 
 class Encoder(nn.Module):
@@ -140,7 +147,7 @@ class VTA(VideoModel):
         self.encoder, self.decoder = Encoder(c["channels"], F_), Decoder(c["channels"], F_)
         layers = []
         for _ in range(c["boundary_layers"]):
-            layers += [nn.Conv1d(F_, F_, 3, 1, 1, bias=False), nn.BatchNorm1d(F_), nn.ELU()]
+            layers += [nn.Conv1d(F_, F_, 3, 1, 1, bias=False), nn.BatchNorm1d(F_), ELU()]
         self.post_boundary = nn.Sequential(*layers, nn.Conv1d(F_, 2, 3, 1, 1))
         self.prior_boundary = nn.Linear(F_, 2)
         self.abs_feat, self.obs_feat = nn.Linear(F_ + S, F_), nn.Linear(F_ + S, F_)
