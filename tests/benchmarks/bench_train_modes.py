@@ -51,6 +51,12 @@ TorchDispatchMode timing each op; torch.profiler inflates small and memory-bound
 the rest (activations, Adam, clip) ~60 ms: the step is within ~15% of its FLOP floor. --compile on CPU now
 matches eager (0.72 vs 0.70-0.72 s; an 8.5-minute compile with an empty inductor cache).
 
+Session 6: the encoder's last conv (128 -> 256 k4 s2, 6x6 -> 2x2: oneDNN's backward at ~80 GFLOP/s) as one
+matmul over its 4 windows (fast_layers.SmallOutputConv2d; bench_fast_layers.py: 44 -> 34 ms forward +
+backward): step 0.698 -> 0.679 s A/B. bench_step.sh (5 warm-up + 10 timed steps, medians): fp32 1.34 (0.964
+/ 0.718 s) and 1.34 (0.926 / 0.690 s), bf16 2.02 (0.863 / 0.428 s). The authors' TF step moves between 0.86
+and 0.96 s from run to run on this machine, ours between 0.68 and 0.72.
+
     pytest -s -o addopts="" tests/benchmarks/bench_train_modes.py
 """
 
