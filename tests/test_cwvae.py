@@ -234,6 +234,7 @@ def test_fast_decoder_equals_the_plain_transposed_convs(tiny):
         w = torch.randn(3, 2, k, k, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
         b = torch.randn(2, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(conv_transpose_stride2, (x, w, b, pad))  # float64 finite differences
+        assert torch.autograd.gradcheck(conv_transpose_stride2, (x, w, None, pad))  # without a bias (SVG's skips)
         assert conv_transpose_stride2(x, w, b, pad).is_contiguous(memory_format=layout)
     dec = tiny.decoder
     states = torch.randn(3, dec.dense.in_features)

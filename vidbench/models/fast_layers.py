@@ -115,7 +115,8 @@ def conv_transpose_bias_apart(x: torch.Tensor, weight: torch.Tensor, bias: torch
     return F.conv_transpose2d(x, weight, None, stride, padding).add_(bias[:, None, None])
 
 
-def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int = 0) -> torch.Tensor:
+def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                           padding: int = 0) -> torch.Tensor:
     """F.conv_transpose2d(x, weight, bias, stride=2, padding=padding): forward as one ordinary conv + pixel
     shuffle (then `padding` rows and columns cropped from each side), backward by the native transposed
     convolution's backward.
@@ -126,8 +127,9 @@ def conv_transpose_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     extra row/column cropped. For few output channels (the decoder's last layer) the generic CPU transposed
     conv is slow forward (71 ms vs 23 for this form at 400 frames, 32 -> 1 channels, 2 threads) but fast
     backward (13 ms vs 30 through the parity form's graph), so each direction takes the faster path (VTA's
-    last layer, 128 -> 1, k4, padding 1, 320 frames: 106 ms forward natively). Tested against
-    F.conv_transpose2d, values and gradients."""
+    last layer, 128 -> 1, k4, padding 1, 320 frames: 106 ms forward natively; SVG's skip half of its last
+    layer, 64 -> 1 at 144 frames: 31 ms natively, ~10 GFLOP/s). Tested against F.conv_transpose2d, values and
+    gradients, with and without a bias."""
     return _ParityForwardTransposedConv.apply(x, weight, bias, padding)
 
 
@@ -143,8 +145,9 @@ class _ParityForwardTransposedConv(torch.autograd.Function):
         # tap ky = 2*m + p: [cin, cout, m, p, n, q]; flip m, n to turn the scatter into a correlation
         sub = weight.view(cin, cout, half, 2, half, 2).flip(2, 4)
         sub = sub.permute(1, 3, 5, 0, 2, 4).reshape(cout * 4, cin, half, half)  # channel = (o, p, q)
-        y = F.pixel_shuffle(F.conv2d(x, sub, bias.repeat_interleave(4), padding=half - 1), 2)
-        ctx.dtypes = y.dtype, x.dtype, bias.dtype  # under autocast the conv ran in y's dtype
+        sub_bias = None if bias is None else bias.repeat_interleave(4)
+        y = F.pixel_shuffle(F.conv2d(x, sub, sub_bias, padding=half - 1), 2)
+        ctx.dtypes = y.dtype, x.dtype, (x if bias is None else bias).dtype  # autocast: the conv ran in y's dtype
         size = (x.shape[-2] - 1) * 2 + k - padding, (x.shape[-1] - 1) * 2 + k - padding
         return y[..., padding : size[0], padding : size[1]].contiguous(memory_format=memory_format_of(x))
 

@@ -149,7 +149,11 @@ class DCGANDecoder(nn.Module):
         for stage, skip in zip(self._stages(), skips[::-1]):
             conv = stage[0]
             w_input, w_skip = conv.weight.split(conv.in_channels // 2)
-            terms.append((F.conv_transpose2d(skip, w_skip, None, conv.stride, conv.padding), w_input))
+            if stage is self.out and skip.device.type == "cpu":  # 64 -> 1 channels, as in forward()
+                term = conv_transpose_stride2(skip, w_skip, None, conv.padding[0])
+            else:
+                term = F.conv_transpose2d(skip, w_skip, None, conv.stride, conv.padding)
+            terms.append((term, w_input))
         return terms
 
     def forward(self, h: torch.Tensor, terms: list[tuple[torch.Tensor, torch.Tensor]],
