@@ -166,8 +166,9 @@ def test_cli_flags_reach_the_run_config(tiny_mmnist, tmp_path):
 
 
 def test_cuda_graphs_refuse_what_cannot_be_captured():
-    """--cuda-graphs needs CUDA, and fp16's scaler cannot go inside a capture: one clear error each (the
-    captured step itself is checked against the eager one in tests/test_cuda.py)."""
+    """--cuda-graphs needs CUDA, fp16's scaler cannot go inside a capture, and only the CW-VAE family's step is
+    checked free of host synchronisation: one clear error each (the captured step itself is checked against
+    the eager one in tests/test_cuda.py)."""
     from vidbench.train.step import check_cuda_graphs
 
     with pytest.raises(VidbenchError, match="--cuda-graphs: it needs a CUDA device"):
@@ -176,7 +177,12 @@ def test_cuda_graphs_refuse_what_cannot_be_captured():
         check_cuda_graphs("cuda", "fp16", fresh("cwvae"))
     with pytest.raises(VidbenchError, match="learns without gradients"):
         check_cuda_graphs("cuda", "none", create_model("random-frame"))
-    check_cuda_graphs("cuda", "bf16", fresh("cwvae"))  # the supported combination passes
+    with pytest.raises(VidbenchError, match="vta: its temperature schedule reads the step counter on the host"):
+        check_cuda_graphs("cuda", "bf16", create_model("vta", "tiny"))  # .item() inside the step
+    with pytest.raises(VidbenchError, match="svg: its training step has not been checked"):
+        check_cuda_graphs("cuda", "bf16", create_model("svg", "tiny"))
+    for name in ("cwvae", "notmpabs", "rssm"):  # the supported combination passes
+        check_cuda_graphs("cuda", "bf16", create_model(name, "tiny"))
 
 
 @pytest.mark.parametrize("name", ["cwvae", "vta"])  # TF-style Adam and torch's Adam

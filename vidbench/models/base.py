@@ -29,6 +29,9 @@ class VideoModel(nn.Module):
     # False only for predictors that use nothing but the context (copy-last): every other model is
     # evaluated from a trained run, which `vidbench evaluate --model NAME` finds under models/.
     needs_training: bool = True
+    # Why --cuda-graphs cannot capture this model's training step (None: it can). Capture needs a step with
+    # no host synchronisation; only the CW-VAE family's is checked against its eager step (tests/test_cuda.py).
+    cuda_graphs_refusal: str | None = "its training step has not been checked for host synchronisation"
 
     def __init__(self, config: dict):
         super().__init__()

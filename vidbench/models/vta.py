@@ -140,6 +140,9 @@ class LatentDistribution(nn.Module):
 
 
 class VTA(VideoModel):
+    # a capture would also freeze the temperature into the graph as a constant
+    cuda_graphs_refusal = "its temperature schedule reads the step counter on the host every step"
+
     def __init__(self, config: dict):
         super().__init__(config)
         c = self.config

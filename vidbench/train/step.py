@@ -90,7 +90,9 @@ def compile_loss(forward):
 def check_cuda_graphs(device_type: str, amp: str, model: VideoModel) -> None:
     why = ("it needs a CUDA device" if device_type != "cuda" else
            "fp16's grad scaler synchronises with the host every step; use --amp bf16" if amp == "fp16" else
-           "the model learns without gradients" if model.gradient_free else None)
+           "the model learns without gradients" if model.gradient_free else
+           f"{model.config.get('name', type(model).__name__)}: {model.cuda_graphs_refusal} (captured and "
+           f"checked: the CW-VAE family, cwvae/notmpabs/rssm)" if model.cuda_graphs_refusal else None)
     if why:
         raise VidbenchError(f"--cuda-graphs: {why}")
 
