@@ -19,7 +19,7 @@ class SmallOutputConv2d(nn.Conv2d):
     """nn.Conv2d that runs as one matmul over its input windows when its output has at most
     MAX_MATMUL_POSITIONS positions (no padding), e.g. an encoder's last 'valid' conv. oneDNN's convolution
     handles these shapes slowly on the CPU: SVG's 512 -> 128 k4 on 4x4 (1x1 out, 400 frames, 2 threads)
-    backward 39 ms, ~40 GFLOP/s; CW-VAE's 128 -> 256 k4 s2 on 6x6 (2x2 out) 81 GFLOP/s backward, 42 -> 31 ms
+    backward 39 ms, ~40 GFLOP/s; CW-VAE's 128 -> 256 k4 s2 on 6x6 (2x2 out) 81 GFLOP/s backward, 44 -> 34 ms
     forward + backward as a matmul. Channels-last input and weight are read in their own (kh, kw, c) order;
     a 1x1 output copies neither (its window is the whole input). Any other input: the native convolution."""
 
@@ -55,8 +55,8 @@ class _Windows(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         fmt = torch.channels_last if ctx.channels_last else torch.contiguous_format
-        grad_x = grad.new_zeros(ctx.shape).contiguous(memory_format=fmt)
-        grad_windows = grad.view(ctx.windows_shape)
+        grad_x = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=fmt).zero_()
+        grad_windows = grad.reshape(ctx.windows_shape)
         (kh, kw), (sh, sw) = ctx.kernel, ctx.stride
         spatial = grad_x.permute(0, 2, 3, 1) if ctx.channels_last else grad_x  # H, W at dims 1, 2 or 2, 3
         for i in range(ctx.windows_shape[1]):
