@@ -107,14 +107,18 @@ def test_cuda_bf16_close_to_fp32(name):
     assert relative_error(grads_bf, grads) < 3e-2
 
 
-@pytest.mark.parametrize("options", [{"compile": True}, {"compile": True, "amp": "bf16"},
-                                     {"channels_last": True}])
-def test_cuda_compiled_and_channels_last_paths(options):
+# Gradients, relative L2: fp32 paths differ from eager fp32 by fp32 rounding (1e-3, the CPU bound). Compiled
+# bf16 against eager bf16 differs by bf16 rounding: inductor keeps a fused chain's intermediates in fp32 where
+# eager rounds each op's output to bf16 (measured 1.5e-3 on an H100, torch 2.11), so its bound is the bf16
+# gradient bound of test_cuda_bf16_close_to_fp32 (3e-2) / 3, as for the bf16 CUDA-graph parameters below.
+@pytest.mark.parametrize("options,grad_tol", [({"compile": True}, 1e-3), ({"compile": True, "amp": "bf16"}, 1e-2),
+                                              ({"channels_last": True}, 1e-3)])
+def test_cuda_compiled_and_channels_last_paths(options, grad_tol):
     video = mmnist_clips(2, 8)
     loss, grads = loss_and_grads("cwvae", video, "cuda", **({"amp": "bf16"} if options.get("amp") else {}))
     loss_o, grads_o = loss_and_grads("cwvae", video, "cuda", **options)
     assert abs(float(loss_o / loss) - 1) < 1e-4
-    assert relative_error(grads_o, grads) < 1e-3
+    assert relative_error(grads_o, grads) < grad_tol
 
 
 def test_cuda_training_steps_run_and_learn():
