@@ -303,8 +303,11 @@ def test_fvd_prefixes_dropped_are_warned_and_recorded_never_silent(tiny_mmnist, 
 
     monkeypatch.setattr(fvd, "I3DFeatures", PooledFeatures)
     protocol = short_protocol(metrics=("fvd",), fvd_prefixes=(8, 9, HORIZON + 1))
-    with pytest.warns(UserWarning, match="FVD prefix 8 dropped"):
+    with pytest.warns(UserWarning) as warned:
         results = evaluate(tiny_mmnist, model="copy-last", protocol=protocol, out=tmp_path / "r.json")
+    assert sorted(str(w.message).split(": ", 1)[1] for w in warned if "FVD prefix" in str(w.message)) == [
+        f"FVD prefix {HORIZON + 1} dropped: longer than the horizon ({HORIZON} frames)",
+        "FVD prefix 8 dropped: a 8-frame clip is under the 9 frames I3D takes"]  # one warning each
     assert results["fvd_prefixes"] == [9]
     assert results["fvd_prefixes_dropped"] == {"8": "a 8-frame clip is under the 9 frames I3D takes",
                                                str(HORIZON + 1): f"longer than the horizon ({HORIZON} frames)"}

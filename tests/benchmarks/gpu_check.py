@@ -20,15 +20,16 @@
 
 Last measured (2026-11-26), three machines:
 - one H100 80GB HBM3, torch 2.11.0+cu130, session 7 (the code of 091d138: hand-written backward through time,
-  fp32 recurrence under bf16, channels-last and autotuning by default; 10 s per mode, two calls on one
-  machine, run one after the other as the script did then): **bf16 + compile + graphs 33.87 steps/s (1,694
-  windows/s, peak 4.7 GiB) -> paper run 0.98 h: the goal (< 1 h on one H100) met**; its warm-up (compile +
-  capture) 225 s in the second call, over 270 s in the first on the fresh machine's cold caches (hence the 420 s
-  limit). bf16 + graphs 25.23 steps/s (1.32 h), with the recurrence's backward through autograd 22.14 (1.51 h):
-  the hand-written backward is 1.14x on the GPU. CUDA tests 13 of 14 then (162 s): compiled bf16 against
-  eager bf16 gradients 1.5e-3 against a bound of 1e-3 meant for fp32 rounding, since set to the bf16 scale.
-  I3D 7,558 frames/s. The loader section did not run (the call's own time limit); 4,000-5,400 windows/s were
-  measured before, ~2.4-3.2x what the paper-run mode consumes now.
+  fp32 recurrence under bf16, channels-last and autotuning by default; 8-10 s per mode; the script then ran
+  the tests first and every mode after them): **bf16 + compile + graphs 33.87 steps/s (1,694 windows/s, peak
+  4.7 GiB) -> paper run 0.98 h: the goal (< 1 h on one H100) met**. Its warm-up (compile + capture) ran over
+  the then 270 s limit on the fresh machine's cold caches, and took 225 s when rerun alone (`--mode`) on the
+  same machine, whose caches the first attempt had partly filled: hence the 420 s limit now, and the compile
+  overlapping the tests. bf16 + graphs 25.23 steps/s (1.32 h), with the recurrence's backward through autograd
+  22.14 (1.51 h): the hand-written backward is 1.14x on the GPU. CUDA tests 13 of 14 then (162 s): compiled
+  bf16 against eager bf16 gradients 1.5e-3 against a bound of 1e-3 meant for fp32 rounding, since set to the
+  bf16 scale. I3D 7,558 frames/s. The loader section did not run (the call's own time limit); 4,000-5,400
+  windows/s were measured before, ~2.4-3.2x what the paper-run mode consumes now.
 - one H100 80GB HBM3, torch 2.11.0+cu130, session 4 (10 s per mode; before channels-last and autotuning were
   the CUDA defaults, so they are spelled out as parts here): bf16 + graphs 19.17 steps/s, + channels-last
   21.00 (1.10x), + cuDNN autotuning 22.64 (1.18x); bf16 + compile + graphs + both 30.63 steps/s (warm-up
