@@ -18,7 +18,7 @@ def pick_device(device, world) -> torch.device:
     if device.type == "cuda" and device.index is None and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if device.type == "cuda":
-        torch.cuda.setpick_device(device)
+        torch.cuda.set_device(device)
     return device
 
 
