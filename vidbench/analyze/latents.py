@@ -25,8 +25,10 @@ import numpy as np
 import torch
 
 from vidbench.errors import VidbenchError
-from vidbench.fileio import atomic_write_bytes, atomic_write_json, sha256_file
+from vidbench.evaluate.distributed import pick_device
+from vidbench.fileio import atomic_write_bytes, atomic_write_json
 from vidbench.locking import check_output_file
+from vidbench.options import check_options
 from vidbench.report import paper
 
 DEFAULT_OUT = Path("leaderboard") / "analysis"
@@ -34,17 +36,17 @@ TABLE2_LENGTH = 100  # frames per sequence: the authors' training sequence lengt
 
 
 def load(run_or_checkpoint, device="cpu"):
-    """(model, checkpoint path, run config) of a run folder or checkpoint file."""
+    """(model, checkpoint path, run config, sha256 of the bytes loaded) of a run folder or checkpoint file."""
     from vidbench.train import model_from_checkpoint
-    from vidbench.train.checkpoint import checkpoint_path, load_checkpoint
+    from vidbench.train.checkpoint import checkpoint_path, read_checkpoint
 
     path = checkpoint_path(run_or_checkpoint)
-    state = load_checkpoint(path, map_location=device)
+    state, sha256 = read_checkpoint(path, map_location=device)
     model = model_from_checkpoint(state, path).to(device).eval()
     if not hasattr(model, "observe"):
         raise VidbenchError(f"{path}: model {model.config.get('name')} has no latent levels to analyse; "
                             f"`vidbench analyze` takes a CW-VAE family checkpoint (cwvae, notmpabs, rssm)")
-    return model, path, state.get("config", {})
+    return model, path, state.get("config", {}), sha256
 
 
 def _test_split(dataset, run_config):
@@ -88,7 +90,9 @@ def kl_per_level(model, videos: torch.Tensor, batch_size: int = 8, seed: int = 0
 def analyze_kl(run_or_checkpoint, *, dataset=None, num_videos: int = 16, length: int = TABLE2_LENGTH,
                batch_size: int = 8, seed: int = 0, out=None, device="cpu") -> dict:
     """Table 2 for one checkpoint; the record is written to OUT (default leaderboard/analysis/kl-<run>.json)."""
-    model, path, run_config = load(run_or_checkpoint, device)
+    check_options(num_videos=num_videos, length=length, batch_size=batch_size, seed=seed)
+    device = pick_device(device, 1)
+    model, path, run_config, sha256 = load(run_or_checkpoint, device)
     split = _test_split(dataset, run_config)
     videos = _videos(split, 0, num_videos, length).to(device)
     values = kl_per_level(model, videos, batch_size, seed)
@@ -96,7 +100,7 @@ def analyze_kl(run_or_checkpoint, *, dataset=None, num_videos: int = 16, length:
     reference = paper.TABLE2.get(levels)
     record = {
         "model": run_label(path), "family": model.config.get("name"), "checkpoint": str(path),
-        "checkpoint_sha256": sha256_file(path), "levels": levels,
+        "checkpoint_sha256": sha256, "levels": levels,
         "k": model.config.get("k") if levels > 1 else None, "dataset": split.dataset,
         "test_data_sha256": split.info.get("data_sha256"), "num_sequences": num_videos, "length": length,
         "seed": seed, "kl_per_level": [float(v) for v in values.mean(0)],
@@ -142,7 +146,9 @@ def analyze_levels(run_or_checkpoint, *, dataset=None, level=None, video: int = 
     """Figure 7 for one checkpoint: a PNG grid for test video `video`, and mean SSIM over `num_videos`."""
     from vidbench.metrics.frame import ssim
 
-    model, path, run_config = load(run_or_checkpoint, device)
+    check_options(num_videos=num_videos, context=context, horizon=horizon, num_samples=num_samples, seed=seed)
+    device = pick_device(device, 1)
+    model, path, run_config, sha256 = load(run_or_checkpoint, device)
     if "prior_levels" not in inspect.signature(model.predict).parameters:
         raise VidbenchError(f"{path}: model {model.config.get('name')} cannot run a level on its prior")
     levels = _parse_levels(level, int(model.config.get("levels", 1)))
@@ -163,7 +169,7 @@ def analyze_levels(run_or_checkpoint, *, dataset=None, level=None, video: int = 
     label = run_label(path)
     out = check_output_file(Path(out) if out else DEFAULT_OUT / f"levels-{label}.png")
     _grid(out, clips[0], runs, context, frames_shown, title=f"{label}: video {video}, {context} context frames")
-    record = {"model": label, "checkpoint": str(path), "checkpoint_sha256": sha256_file(path), "video": video,
+    record = {"model": label, "checkpoint": str(path), "checkpoint_sha256": sha256, "video": video,
               "num_videos": num_videos, "context": context, "horizon": horizon, "num_samples": num_samples,
               "seed": seed, "mean_ssim_to_truth": scores, "image": str(out)}
     atomic_write_json(out.with_suffix(".json"), record)

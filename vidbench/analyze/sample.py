@@ -20,8 +20,10 @@ import torch
 from vidbench.data.loader import TestSequences, to_model_input, to_uint8_frames
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
+from vidbench.evaluate.distributed import pick_device
 from vidbench.fileio import atomic_write_bytes
 from vidbench.locking import check_output_file
+from vidbench.options import check_options
 from vidbench.train.checkpoint import checkpoint_path, load_checkpoint
 
 DEFAULT_CONTEXT = 36   # authors' eval: 36 context frames (one top-level step at k=6, 3 levels)
@@ -36,14 +38,14 @@ def sample(run_dir_or_checkpoint, out=None, *, dataset=None, num_videos: int = 4
     """Write the side-by-side video; returns its path. `dataset`: a prepared folder (default: the run's)."""
     from vidbench.train import model_from_checkpoint
 
+    check_options(num_videos=num_videos, context=context, horizon=horizon, seed=seed, fps=fps)
+    device = pick_device(device, 1)
     ckpt = checkpoint_path(run_dir_or_checkpoint)
     state = load_checkpoint(ckpt, map_location=device)
     model = model_from_checkpoint(state, ckpt).to(device)
     out = check_output_file(Path(out) if out is not None else ckpt.parent / "sample.mp4")
     if out.suffix.lower() not in FORMATS:
         raise VidbenchError(f"--out {out}: choose a .mp4 or .gif file name")
-    if context < 1 or horizon < 1 or num_videos < 1:
-        raise VidbenchError(f"--context, --horizon and --num-videos must be at least 1 (got {context}, {horizon}, {num_videos})")
     root = dataset if dataset is not None else state["config"]["dataset"]["root"]
     videos = TestSequences(PreparedSplit(root, "test"), num_videos, length=context + horizon)
     truth = torch.stack([videos[i] for i in range(len(videos))])  # uint8 [N,T,H,W,C]

@@ -42,8 +42,21 @@ def prepare_mmnist(out, limit, overwrite, skip_bad, idx_dir, archive, num_train,
     from vidbench.data import mmnist
 
     out = out or dataset_dir("mmnist")
-    manifest = mmnist.prepare(out, idx_dir=idx_dir, archive=archive, num_train=num_train, num_test=num_test,
-                              seed=seed, limit=limit, skip_bad=skip_bad, overwrite=overwrite, progress=progress)
+    _build(out, lambda: mmnist.prepare(out, idx_dir=idx_dir, archive=archive, num_train=num_train,
+                                       num_test=num_test, seed=seed, limit=limit, skip_bad=skip_bad,
+                                       overwrite=overwrite, progress=progress))
+
+
+def _build(out: Path, build) -> None:
+    """Run a builder; a store this same command already completed is reported, exit 0 (a rerun after a kill
+    that landed right after the commit resumes to success, as train's does)."""
+    from vidbench.data.store import AlreadyPrepared
+
+    try:
+        manifest = build()
+    except AlreadyPrepared as e:
+        click.echo(str(e), err=True)
+        manifest = e.manifest
     _report_prepared(out, manifest)
 
 
@@ -76,9 +89,8 @@ def prepare_minerl(out, limit, overwrite, skip_bad, source, path, envs, test_fra
     from vidbench.data import minerl
 
     out = out or dataset_dir("minerl")
-    manifest = minerl.prepare(out, source=source, path=path, envs=list(envs) or None, test_fraction=test_fraction,
-                              limit=limit, skip_bad=skip_bad, overwrite=overwrite, progress=progress)
-    _report_prepared(out, manifest)
+    _build(out, lambda: minerl.prepare(out, source=source, path=path, envs=list(envs) or None, test_fraction=test_fraction,
+                              limit=limit, skip_bad=skip_bad, overwrite=overwrite, progress=progress))
 
 
 @prepare.command("kth")
@@ -95,9 +107,8 @@ def prepare_kth(out, limit, overwrite, skip_bad, path, sequences, split):
     from vidbench.data import kth
 
     out = out or dataset_dir("kth")
-    manifest = kth.prepare(out, path=path, sequences=sequences, split=split, limit=limit, skip_bad=skip_bad,
-                           overwrite=overwrite, progress=progress)
-    _report_prepared(out, manifest)
+    _build(out, lambda: kth.prepare(out, path=path, sequences=sequences, split=split, limit=limit, skip_bad=skip_bad,
+                           overwrite=overwrite, progress=progress))
 
 
 @prepare.command("mazes")
@@ -113,9 +124,8 @@ def prepare_mazes(out, limit, overwrite, skip_bad, source, path, check_crc):
     from vidbench.data import mazes
 
     out = out or dataset_dir("mazes")
-    manifest = mazes.prepare(out, source=source, path=path, check_crc=check_crc, limit=limit, skip_bad=skip_bad,
-                             overwrite=overwrite, progress=progress)
-    _report_prepared(out, manifest)
+    _build(out, lambda: mazes.prepare(out, source=source, path=path, check_crc=check_crc, limit=limit, skip_bad=skip_bad,
+                             overwrite=overwrite, progress=progress))
 
 
 @main.command()

@@ -90,10 +90,10 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="the weights file to write (NAME.pt)")
 @click.option("--command", "train_command", help="the `vidbench train ...` command that trained it, recorded")
 @click.option("--note", help="anything else to record (machine, wall time, why)")
-def export(run, out, train_command, note):
+@click.option("--overwrite", is_flag=True, help="replace an earlier export at --out (never any other file)")
+def export(run, out, train_command, note, overwrite):
     """Write RUN's model as one weights file to share (no optimiser state); its name labels its rows."""
-    from vidbench.locking import check_output_file
     from vidbench.train.checkpoint import export_weights
 
     record = {k: v for k, v in {"command": train_command, "note": note}.items() if v}
-    click.echo(f"wrote {export_weights(run, check_output_file(out), record)}")
+    click.echo(f"wrote {export_weights(run, out, record, overwrite=overwrite)}")

@@ -37,6 +37,7 @@ from vidbench.data.items import BadInputs, write_items
 from vidbench.data.store import DatasetWriter
 from vidbench.data.video import read_video
 from vidbench.errors import VidbenchError
+from vidbench.options import check_options
 
 ACTIONS = ("boxing", "handclapping", "handwaving", "jogging", "running", "walking")
 RAW_SIZE = (120, 160)
@@ -138,6 +139,7 @@ def decode(container: Path, member: str) -> np.ndarray:
 
 def prepare(out, *, path=None, sequences=None, split: str = DEFAULT_SPLIT, limit=None, skip_bad: bool = False,
             overwrite: bool = False, progress=None) -> dict:
+    check_options(limit=limit)
     if split not in SPLITS:
         raise VidbenchError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
     path = Path(path or "kth")

@@ -29,6 +29,7 @@ from vidbench.data.store import DatasetWriter
 from vidbench.data.tfrecord import parse_example, read_records
 from vidbench.data.video_archive import prepare_video_archive
 from vidbench.errors import VidbenchError
+from vidbench.options import check_options
 
 LENGTH = 300
 SIZE = (64, 64)
@@ -42,6 +43,7 @@ RAW_LAYOUT = "mazes/{train,test}/*.tfrecord"
 
 def prepare(out, *, source: str = "cwvae", path=None, check_crc: bool = False, limit=None,
             skip_bad: bool = False, overwrite: bool = False, progress=None) -> dict:
+    check_options(limit=limit)
     if source == "cwvae":
         return prepare_cwvae(out, _find(path, ["gqn_mazes.zip", "gqn_mazes"]), limit=limit, skip_bad=skip_bad,
                              overwrite=overwrite, progress=progress)

@@ -35,6 +35,7 @@ from vidbench.data.store import DatasetWriter
 from vidbench.data.video import read_video
 from vidbench.data.video_archive import prepare_video_archive
 from vidbench.errors import VidbenchError
+from vidbench.options import check_options
 
 LENGTH = 500
 SIZE = (64, 64)
@@ -47,6 +48,7 @@ RAW_LAYOUT = "<MINERL_DATA_ROOT>/MineRLNavigate*-v0/<stream>/{recording.mp4,rend
 
 def prepare(out, *, source: str = "cwvae", path=None, envs=None, test_fraction: float = TEST_FRACTION,
             limit=None, skip_bad: bool = False, overwrite: bool = False, progress=None) -> dict:
+    check_options(limit=limit, test_fraction=test_fraction)
     if source == "cwvae":
         return prepare_cwvae(out, _find_cwvae(path), limit=limit, skip_bad=skip_bad, overwrite=overwrite,
                              progress=progress)

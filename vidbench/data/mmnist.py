@@ -25,6 +25,7 @@ import numpy as np
 from vidbench.data.digits import load_digits
 from vidbench.data.store import DatasetWriter
 from vidbench.data.video_archive import prepare_video_archive
+from vidbench.options import check_options
 
 CANVAS = 64
 DIGIT = 28
@@ -82,9 +83,10 @@ def make_sequence(seed: int, split: str, index: int, length: int, images: np.nda
 
 def prepare(out, *, idx_dir=None, archive=None, num_train=None, num_test=None, seed=0, limit=None,
             skip_bad=False, overwrite=False, progress=None) -> dict:
+    check_options(num_train=num_train, num_test=num_test, seed=seed, limit=limit)  # 0 is refused, not "the default"
     if archive is not None:
         return prepare_archive(out, archive, limit=limit, skip_bad=skip_bad, overwrite=overwrite, progress=progress)
-    counts = {"train": num_train or DEFAULTS["num_train"], "test": num_test or DEFAULTS["num_test"]}
+    counts = {split: DEFAULTS[f"num_{split}"] if n is None else n for split, n in (("train", num_train), ("test", num_test))}
     if limit is not None:
         counts = {split: min(n, limit) for split, n in counts.items()}
     lengths = {"train": DEFAULTS["train_length"], "test": DEFAULTS["test_length"]}

@@ -109,7 +109,7 @@ class SplitWriter:
     def finish(self) -> dict:
         self.flush()
         if not self.shards:
-            raise VidbenchError(f"split {self.split!r}: no sequences were written")
+            raise EmptySplit(self.split)
         frame_shapes = {tuple(s["shape"][2:]) for s in self.shards}
         lengths = sorted({s["shape"][1] for s in self.shards})
         return {
@@ -131,6 +131,19 @@ def _data_sha256(root: Path, shards: list[dict]) -> str:
         for start in range(0, len(array), 16):
             h.update(np.ascontiguousarray(array[start : start + 16]).tobytes())
     return h.hexdigest()
+
+
+class EmptySplit(VidbenchError):
+    """A split for which the inputs gave no sequence (DatasetWriter.commit words it, naming the output)."""
+
+
+class AlreadyPrepared(VidbenchError):
+    """The output is a complete store made by this same command: nothing to do (a rerun after a kill that
+    landed right after the commit exits 0, as a finished train does). `manifest` is the store's."""
+
+    def __init__(self, message: str, manifest: dict):
+        super().__init__(message)
+        self.manifest = manifest
 
 
 class DatasetWriter:
@@ -162,12 +175,17 @@ class DatasetWriter:
         self.lock.release()
 
     def _claim(self, overwrite: bool) -> None:
+        self.fingerprint = json.dumps([self.dataset, self.source, self.params, FORMAT_VERSION], sort_keys=True, default=str)
         self.old = self.out.parent / f".{self.out.name}.old"
         if self.old.exists():  # a previous commit died after moving the old store aside
             remove_store(self.old)
         if self.out.exists():
             check_output_folder(self.out, what="prepared dataset")
             if is_store(self.out):
+                done = self._manifest_if_same(self.out / MANIFEST)
+                if done is not None and not overwrite:
+                    raise AlreadyPrepared(f"{self.out}: a prepared dataset made by this same command is already "
+                                          f"there and complete; nothing to do (--overwrite rebuilds it)", done)
                 if not overwrite:
                     raise VidbenchError(f"{self.out}: a prepared dataset is already there; pass --overwrite to "
                                         f"rebuild it (`vidbench verify` checks it)")
@@ -176,7 +194,6 @@ class DatasetWriter:
                                     f"manifest.json and the shards it lists are); refusing to write into or "
                                     f"overwrite it: choose another --out")
         self.partial = self.out.parent / f".{self.out.name}.partial"
-        self.fingerprint = json.dumps([self.dataset, self.source, self.params, FORMAT_VERSION], sort_keys=True, default=str)
         if self.partial.exists() and not self._resumable():
             shutil.rmtree(self.partial)
         self.partial.mkdir(parents=True, exist_ok=True)
@@ -188,10 +205,18 @@ class DatasetWriter:
         try:
             if (stamp := self.partial / "fingerprint.json").exists():
                 return json.loads(stamp.read_text()) == self.fingerprint
-            m = json.loads((self.partial / MANIFEST).read_text())
-            return json.dumps([m["dataset"], m["source"], m["params"], m["format"]], sort_keys=True) == self.fingerprint
+            return self._manifest_if_same(self.partial / MANIFEST) is not None
         except (OSError, ValueError, KeyError, TypeError):
             return False
+
+    def _manifest_if_same(self, path: Path) -> dict | None:
+        """The manifest at `path` when it was written by this same command (dataset, source, parameters)."""
+        try:
+            m = json.loads(path.read_text())
+            same = json.dumps([m["dataset"], m["source"], m["params"], m["format"]], sort_keys=True) == self.fingerprint
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return m if same else None
 
     def split(self, name: str) -> SplitWriter:
         if name not in self._splits:
@@ -201,7 +226,12 @@ class DatasetWriter:
     def commit(self, expected: dict | None = None) -> dict:
         """Finish every split, check frozen checksums (`expected`: split -> data_sha256), then swap the
         finished folder into place. Nothing is renamed if a check fails."""
-        splits = {name: writer.finish() for name, writer in sorted(self._splits.items())}
+        try:
+            splits = {name: writer.finish() for name, writer in sorted(self._splits.items())}
+        except EmptySplit as e:
+            shutil.rmtree(self.partial, ignore_errors=True)  # nothing to resume: the same inputs give none again
+            raise VidbenchError(f"{self.out}: split {str(e)!r} has no sequences: the input files (--path, "
+                                f"--idx-dir, --archive) or --limit give none for it; nothing was written") from None
         for name, sha in (expected or {}).items():
             if splits[name]["data_sha256"] != sha:
                 raise VidbenchError(
@@ -287,6 +317,8 @@ class PreparedSplit:
             raise VidbenchError(f"{self.root / MANIFEST}: no split {split!r} (has {', '.join(sorted(splits))})")
         self.split = split
         self.info = splits[split]
+        for shard in self.info["shards"]:  # before the index: a manifest's counts never size an allocation
+            check_shard_header(self.root / shard["file"], shard, self.root / MANIFEST)
         self._index = [
             (shard_i, row) for shard_i, shard in enumerate(self.info["shards"]) for row in range(shard["num_sequences"])
         ]
@@ -310,6 +342,34 @@ class PreparedSplit:
             except (OSError, ValueError) as e:
                 raise VidbenchError(f"{path}: cannot read shard ({e}); run `vidbench verify`") from e
         return self._arrays[shard_i]
+
+    def check_data_sha256(self) -> str:
+        """Read every shard of the split once: each file against its manifest sha256 and the frames against the
+        split's data_sha256, which is returned. What a results file records as the test data is then the hash
+        of the data read, not a value copied from manifest.json."""
+        frames = hashlib.sha256()
+        for shard_i, shard in enumerate(self.info["shards"]):
+            path = self.root / shard["file"]
+            whole = hashlib.sha256()
+            with open(path, "rb") as f:
+                _read_header(f)
+                start = f.tell()
+                f.seek(0)
+                head = f.read(start)
+                whole.update(head)
+                while block := f.read(1 << 22):
+                    whole.update(block)
+                    frames.update(block)
+            if whole.hexdigest() != shard["sha256"]:
+                raise VidbenchError(f"{path}: sha256 does not match the manifest (file changed or corrupt); "
+                                    f"run `vidbench verify`, then prepare the dataset again")
+            self._verified.add(shard_i)
+        if frames.hexdigest() != self.info.get("data_sha256"):
+            raise VidbenchError(f"{self.root / MANIFEST}: split {self.split!r} data_sha256 "
+                                f"{str(self.info.get('data_sha256'))[:16]}... is not that of its shards' frames "
+                                f"({frames.hexdigest()[:16]}...): the manifest was edited or is corrupt; prepare the "
+                                f"dataset again")
+        return frames.hexdigest()
 
     def length(self, i: int) -> int:
         return self.info["shards"][self._index[i][0]]["shape"][1]
@@ -343,6 +403,36 @@ def check_shard(path: Path, sha256: str) -> None:
 
 
 SHARD_KEYS = {"file": str, "sha256": str, "num_sequences": int, "shape": list}
+
+
+def _read_header(f) -> tuple[tuple, bool, np.dtype]:
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(f)
+
+
+def shard_header_problem(path: Path, entry: dict) -> str | None:
+    """What is wrong with a shard file's .npy header (read alone, never the data) against its manifest entry:
+    a store shard is C-ordered uint8 [N,T,H,W,C] of the shape the manifest gives, N its num_sequences."""
+    if not path.is_file():
+        return "is not a file" if path.exists() else "missing"
+    try:
+        with open(path, "rb") as f:
+            shape, fortran, dtype = _read_header(f)
+    except (OSError, ValueError) as e:
+        return f"not a readable .npy shard ({e})"
+    if dtype != np.uint8 or fortran or len(shape) != 5:
+        return f"holds {'Fortran-ordered ' if fortran else ''}{dtype} {list(shape)}, a shard is uint8 [N,T,H,W,C]"
+    if list(shape) != entry["shape"] or shape[0] != entry["num_sequences"]:
+        return (f"shape {list(shape)}, the manifest says {entry['shape']} with {entry['num_sequences']} "
+                f"sequences")
+    return None
+
+
+def check_shard_header(path: Path, entry: dict, manifest: Path) -> None:
+    problem = shard_header_problem(path, entry)
+    if problem is not None:
+        raise VidbenchError(f"{path}: {problem} ({manifest}); run `vidbench verify`, then prepare the dataset again")
 
 
 def load_manifest(root) -> dict:
@@ -384,9 +474,10 @@ def verify(root, progress=None) -> list[str]:
         except VidbenchError as e:
             problems.append(str(e).split("; run")[0])
             continue
-        shape = list(np.load(path, mmap_mode="r").shape)
-        if shape != shard["shape"]:
-            problems.append(f"{path}: shape {shape}, manifest says {shard['shape']}")
+        problem = shard_header_problem(path, shard)
+        if problem is not None:
+            problems.append(f"{path}: {problem}")
+            continue
         meta_path = path.with_name(path.name.replace(".npy", ".meta.json"))
         try:
             meta = json.loads(meta_path.read_text())

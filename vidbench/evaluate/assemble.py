@@ -12,8 +12,8 @@ import torch
 from vidbench import __version__
 from vidbench.evaluate.accumulate import bootstrap_ci
 from vidbench.evaluate.metric_set import metric_outputs
+from vidbench.evaluate.results import RESULTS_FORMAT
 
-RESULTS_FORMAT = 1
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 

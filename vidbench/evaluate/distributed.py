@@ -12,9 +12,19 @@ from vidbench.errors import VidbenchError
 
 
 def pick_device(device, world) -> torch.device:
+    """The device of this rank (evaluate, sample, analyze): --device, else cuda where there is one. A name
+    that is neither cpu nor cuda[:N], or cuda on a machine without one, is a one-line error."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    name = str(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise VidbenchError(f"--device {name}: choose cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VidbenchError(f"--device {device}: no CUDA device is available on this machine; use --device cpu")
     if device.type == "cuda" and device.index is None and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if device.type == "cuda":

@@ -50,6 +50,7 @@ from vidbench.evaluate.scoring import batch_record, frames_scored, fvd_prefixes
 from vidbench.evaluate.sources import open_source
 from vidbench.fileio import atomic_write_json
 from vidbench.locking import OutputLock, check_output_file, claim_folder
+from vidbench.options import check_options
 
 
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
@@ -65,6 +66,13 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     checkpoint of it; results of another model or protocol are never overwritten.
     feature_cache: folder of the shared ground-truth I3D features (default: feature_cache.default_root()).
     """
+    check_options(seed=seed, batch_size=batch_size, num_videos=num_videos, num_samples=num_samples)
+    if predictions is not None and checkpoint is not None:
+        raise VidbenchError(f"--predictions {predictions} and --checkpoint {checkpoint}: give one; predictions are "
+                            f"scored as they are, a checkpoint would be ignored")
+    if metrics is not None and not list(metrics):
+        raise VidbenchError("--metrics: names no metric; give e.g. --metrics ssim,psnr, or leave it out for the "
+                            "protocol's")
     rank, world, started_dist = init_distributed(device)
     locks = ExitStack()
     try:
@@ -72,11 +80,10 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         if device.type == "cpu":
             keep_freed_memory()  # prediction and I3D reuse freed activations (vidbench/cpu_memory.py)
         split = PreparedSplit(dataset, "test", verify=True)
+        split.check_data_sha256()  # the test data's hash recorded below is that of the frames read here
         protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, reduce, last_frame)
         TestSequences(split, protocol.num_videos, protocol.length)  # every scored video long enough
         names = resolve_metrics(protocol, metrics)
-        if batch_size < 1:
-            raise VidbenchError(f"--batch-size must be at least 1, got {batch_size}")
         frame_shape = tuple(split.info["shards"][0]["shape"][2:])
         source = open_source(model, preset, checkpoint, predictions, protocol, frame_shape, device)
         metric_set = MetricSet(names, device, weights_dir, skip_unavailable, split)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from vidbench.errors import VidbenchError
 
+RESULTS_FORMAT = 1  # the "format" every results file carries (vidbench/evaluate/assemble.py writes it)
+
 
 @dataclass
 class Result:
@@ -66,6 +68,9 @@ def read_result(path) -> Result:
         raise VidbenchError(f"{path}: not a readable results file ({e})") from e
     if not isinstance(data, dict):
         raise VidbenchError(f"{path}: a results file is a JSON object, got {type(data).__name__}")
+    if "format" in data and data["format"] != RESULTS_FORMAT:
+        raise VidbenchError(f"{path}: results format {data['format']!r}, this vidbench reads format {RESULTS_FORMAT} "
+                            f"(written by another vidbench version? evaluate again with this one)")
     protocol = data.get("protocol")
     protocol = protocol if isinstance(protocol, dict) else {"name": protocol}
     model = data.get("model")

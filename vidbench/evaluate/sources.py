@@ -93,18 +93,18 @@ def load_model(name: str | None, preset: str | None, checkpoint, device: torch.d
 
     if checkpoint is not None:
         from vidbench.train import model_from_checkpoint
-        from vidbench.train.checkpoint import checkpoint_path, load_checkpoint
+        from vidbench.train.checkpoint import checkpoint_path, read_checkpoint
 
         path = check_file(checkpoint, "checkpoint")
         ckpt_file = checkpoint_path(path)
-        state = load_checkpoint(ckpt_file)
+        state, sha256 = read_checkpoint(ckpt_file)  # the hash of the bytes loaded, not of a later file there
         model = model_from_checkpoint(state, ckpt_file)
         family = model.config.get("name")
         if name is not None and family is not None and name != family:
             raise VidbenchError(f"{path}: checkpoint holds a {family!r} model, --model says {name!r}")
         # What the row is: how long it trained (the page says so beside the numbers).
         identity = {"name": family or name, "config": model.config, "checkpoint": ckpt_file.name,
-                    "checkpoint_sha256": sha256_file(ckpt_file), "trained_steps": int(state.get("step", 0)),
+                    "checkpoint_sha256": sha256, "trained_steps": int(state.get("step", 0)),
                     "training_seconds": round(float(state.get("elapsed", 0.0)), 1),
                     "parameters": model.num_parameters()}
         if state.get("record"):  # an exported weights file says how it was trained (vidbench export)

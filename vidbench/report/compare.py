@@ -17,9 +17,11 @@ import click
 
 from vidbench.evaluate.paired import Comparison, compare, seed_groups
 from vidbench.evaluate.results import read_result
+from vidbench.options import check_options
 
 
 def compare_files(paths, seed: int = 0, resamples: int = 1000, level: float = 0.95):
+    check_options(seed=seed, resamples=resamples)
     results = [read_result(p) for p in paths]
     return results, compare(results, seed=seed, resamples=resamples, level=level)
 

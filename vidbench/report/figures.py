@@ -247,8 +247,15 @@ def kl_levels(records: list[dict], path: Path) -> Figure | None:
 
 
 def all_figures(tables, results: list[Result], kl_records: list[dict], out: Path) -> list[Figure]:
-    """Every figure the inputs allow, in the page's order."""
-    out = Path(out)
+    """Every figure the inputs allow, in the page's order. Text is drawn as written: model and run names come
+    from results files, and a name like `$\\foo$` must not reach matplotlib's mathtext (which fails the page)."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _all_figures(tables, results, kl_records, Path(out))
+
+
+def _all_figures(tables, results, kl_records, out: Path) -> list[Figure]:
     figures = []
     ranks = rank_bars(tables, out / "ranks.png")
     if ranks:

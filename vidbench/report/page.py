@@ -30,6 +30,8 @@ figure { display: inline-block; margin: 8px; vertical-align: top; max-width: 100
 figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { font-size: 12px; max-width: 700px; }
 """
 
+TITLE = "<title>vidbench leaderboard</title>"  # also how `vidbench leaderboard` recognises its own page
+
 
 def data_uri(path: Path) -> str:
     kind = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
@@ -92,7 +94,7 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
     measured = [r for t in tables for r in t.rows if r.source != PAPER]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        "<title>vidbench leaderboard</title>", f"<style>{STYLE}</style></head><body>",
+        TITLE, f"<style>{STYLE}</style></head><body>",
         "<h1>vidbench leaderboard: long-horizon video prediction</h1>",
         '<div class="banner"><b>Measured rows</b> are computed by vidbench from the results files listed below '
         "(whatever models were trained and evaluated here; a short demo protocol or tiny models are not comparable "

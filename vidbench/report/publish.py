@@ -26,8 +26,25 @@ from vidbench.report import page
 from vidbench.report.table import FORMATS, Table, build_table, table_title
 
 SAMPLE_SUFFIXES = (".gif", ".png", ".mp4")
-OURS = ("table.md", "table.tex", "table.csv", "index.html", "figures", "results", "analysis", "samples")
+MARKER = ".vidbench-leaderboard"  # written into OUT: the files beside it are vidbench's to replace
+REPLACED = ("table.md", "table.tex", "table.csv", "index.html", "figures")  # what a run writes over
+OURS = (MARKER, *REPLACED, "results", "analysis", "samples")
 STAGING = ".staging-"
+
+
+def check_replaceable(out: Path) -> None:
+    """OUT's files that a run would replace must be vidbench's: OUT carries the marker, or (a folder made before
+    the marker) its index.html is vidbench's page. A user's index.html or table.md is never overwritten."""
+    present = [name for name in REPLACED if (out / name).exists()]
+    if not present or (out / MARKER).is_file():
+        return
+    try:
+        ours = page.TITLE in (out / "index.html").read_text(errors="replace")
+    except OSError:
+        ours = False
+    if not ours:
+        raise VidbenchError(f"{out}: holds {', '.join(present)} that vidbench did not write (no {MARKER} there); "
+                            f"refusing to overwrite them: choose another --out")
 
 
 def load_kl_records(folder) -> list[dict]:
@@ -84,6 +101,7 @@ def write_leaderboard(results_dir, out, *, protocols=None, with_paper: bool = Tr
     (measured first) and the files written (every file is written atomically)."""
     out = Path(out)
     with claim_folder(out, ours=OURS, what="leaderboard folder"):
+        check_replaceable(out)
         for old in out.glob(STAGING + "*"):  # a killed run's (we hold the lock, so no live run's)
             shutil.rmtree(old, ignore_errors=True)
         results = load_results(results_dir, protocols)
@@ -105,6 +123,7 @@ def write_leaderboard(results_dir, out, *, protocols=None, with_paper: bool = Tr
                 atomic_write_bytes(stage / "index.html", html.encode())
             except VidbenchError as e:
                 raise VidbenchError(str(e).replace(str(stage), str(out))) from e
+            atomic_write_bytes(out / MARKER, b"made by `vidbench leaderboard`, which replaces its own files here\n")
             written = []
             for path in sorted(p for p in stage.rglob("*") if p.is_file()):
                 final = out / path.relative_to(stage)

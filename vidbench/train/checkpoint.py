@@ -13,6 +13,7 @@ keeps its previous checkpoint intact.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 from vidbench import __version__
 from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes
+from vidbench.locking import OutputLock, check_output_file
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -42,11 +44,18 @@ def save_checkpoint(path, state: dict) -> None:
 
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Read a checkpoint with weights_only=True; any unreadable file is a one-line VidbenchError."""
+    return read_checkpoint(path, map_location)[0]
+
+
+def read_checkpoint(path, map_location="cpu") -> tuple[dict, str]:
+    """(state, sha256 of the bytes it was loaded from): the file is read once, so the hash is that of the
+    weights loaded even while a training run replaces the file beside us."""
     path = Path(path)
     if not path.exists():
         raise VidbenchError(f"{path}: checkpoint does not exist (train first: `vidbench train ...`)")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        data = path.read_bytes()
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zipfile errors ...
         # torch's message for pickled code advises weights_only=False, i.e. running the file's code: not ours.
         if "weights_only" in str(e):
@@ -58,21 +67,47 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise VidbenchError(f"{path}: not a readable checkpoint ({type(e).__name__}: {first_line[:200]})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION or "model" not in state:
         raise VidbenchError(f"{path}: not a vidbench checkpoint (format {FORMAT_VERSION} expected)")
-    return state
+    bad = [f"{key} is a {type(state[key]).__name__}, not a dict" for key in ("model", "config")
+           if key in state and not isinstance(state[key], dict)]
+    if isinstance(state.get("config"), dict) and not isinstance(state["config"].get("model", {}), dict):
+        bad.append("config.model is not a dict")
+    if bad:
+        raise VidbenchError(f"{path}: not a vidbench checkpoint ({'; '.join(bad)})")
+    return state, hashlib.sha256(data).hexdigest()
 
 
-def export_weights(run_dir_or_file, out, record: dict | None = None) -> Path:
+def export_weights(run_dir_or_file, out, record: dict | None = None, overwrite: bool = False) -> Path:
     """A run's checkpoint as a weights-only file to share: config, weights, step, training time and `record`
     (how it was trained: command, seed, machine), without the optimiser and RNG states (a third of the size).
-    `vidbench evaluate --checkpoint FILE.pt` reads it like a run folder; the file's name labels its row."""
-    src = checkpoint_path(run_dir_or_file)
-    state = load_checkpoint(src)
-    out = Path(out)
+    `vidbench evaluate --checkpoint FILE.pt` reads it like a run folder; the file's name labels its row.
+
+    `out` is claimed as every output is (vidbench.locking): locked, written under a temporary name and renamed,
+    dead writers' temporary files removed. An existing `out` is replaced only when it is itself an export
+    (a vidbench weights file with a record and no optimiser state) and `overwrite` is given: a training
+    checkpoint, another run's file or any other file is never overwritten."""
+    out = check_output_file(out)
     if out.suffix != ".pt":
         raise VidbenchError(f"{out}: a weights file name ends in .pt")
-    keep = {k: state[k] for k in ("config", "model", "step", "epoch", "elapsed") if k in state}
-    save_checkpoint(out, {**keep, "record": dict(record or {})})
+    src = checkpoint_path(run_dir_or_file)
+    state = load_checkpoint(src)
+    with OutputLock(out, "exported weights file"):
+        if out.exists():
+            _check_replaceable_export(out, overwrite)
+        keep = {k: state[k] for k in ("config", "model", "step", "epoch", "elapsed") if k in state}
+        save_checkpoint(out, {**keep, "record": dict(record or {})})
     return out
+
+
+def _check_replaceable_export(out: Path, overwrite: bool) -> None:
+    try:
+        old = load_checkpoint(out)
+    except VidbenchError:
+        old = None
+    if old is None or "optimizer" in old or "record" not in old:
+        what = "a training checkpoint" if old is not None and "optimizer" in old else "not a `vidbench export` file"
+        raise VidbenchError(f"{out}: exists and is {what}; export never overwrites it: choose another --out")
+    if not overwrite:
+        raise VidbenchError(f"{out}: an exported weights file is already there; pass --overwrite to replace it")
 
 
 # --- RNG states as plain types and tensors (numpy's and python's native states are not weights_only-safe)

@@ -4,6 +4,7 @@ optimiser of each model family, and the guard that refuses to resume a run under
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -42,6 +43,20 @@ def parse_set_options(items) -> dict:
         except json.JSONDecodeError:
             overrides[key] = text
     return overrides
+
+
+# --set keys that are not model settings: the family and preset are chosen by --model and --preset.
+RESERVED_SET_KEYS = {"name": "--model", "preset": "--preset"}
+
+
+def check_overrides(overrides: dict) -> None:
+    """--set key=value pairs that cannot make a model: a reserved key, or a number that is NaN/inf."""
+    for key, value in (overrides or {}).items():
+        if key in RESERVED_SET_KEYS:
+            raise VidbenchError(f"--set {key}={value}: the model's {key} is chosen by {RESERVED_SET_KEYS[key]}, "
+                                f"not --set")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise VidbenchError(f"--set {key}={value}: must be a finite number")
 
 
 def default_preset(model_name: str, dataset: str) -> str | None:

@@ -48,6 +48,7 @@ from vidbench.errors import VidbenchError
 from vidbench.fileio import atomic_write_bytes, atomic_write_json, write_error
 from vidbench.locking import claim_folder
 from vidbench.models.base import create_model
+from vidbench.options import check_options
 from vidbench.registry import MODELS
 from vidbench.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from vidbench.train.config import (
@@ -55,6 +56,7 @@ from vidbench.train.config import (
     DEFAULT_EPOCHS,
     DEFAULT_LR,
     DEFAULT_SEQ_LEN,
+    check_overrides,
     check_same_config,
     default_preset,
     default_run_dir,
@@ -110,9 +112,10 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
     check_amp(amp)
     if steps is not None and epochs is not None:
         raise VidbenchError("give --steps or --epochs, not both")
-    for name, value in (("--batch-size", batch_size), ("--seq-len", seq_len), ("--checkpoint-every", checkpoint_every)):
-        if value < 1:
-            raise VidbenchError(f"{name} must be at least 1, got {value}")
+    # every option before anything is written: a rejected command leaves no run folder to block its fix
+    check_options(steps=steps, epochs=epochs, batch_size=batch_size, seq_len=seq_len,
+                  checkpoint_every=checkpoint_every, seed=seed, lr=lr, num_workers=num_workers)
+    check_overrides(overrides)
     split = PreparedSplit(dataset_root, "train")
     dataset_name = split.dataset
     MODELS.get(model_name)  # unknown model: one-line error with suggestions, before anything else
@@ -120,17 +123,36 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
     run_dir = Path(run_dir) if run_dir else default_run_dir(model_name, preset, dataset_name)
     procs = setup_processes(device)
     try:
+        fresh = not run_dir.exists()
         lock = claim_folder(run_dir, ours=RUN_FILES, what="training run folder") if procs.is_main else nullcontext()
         with lock:
-            if procs.is_main:
-                check_train_data(split, run_dir / DATA_CHECK, echo)
-            return _train(procs, model_name, split, preset=preset, overrides=overrides or {}, steps=steps,
-                          epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
-                          checkpoint_every=checkpoint_every, seed=seed, amp=amp, compile=bool(compile),
-                          channels_last=channels_last, cuda_graphs=bool(cuda_graphs), num_workers=num_workers,
-                          progress=progress, echo=echo)
+            try:
+                if procs.is_main:
+                    check_train_data(split, run_dir / DATA_CHECK, echo)
+                return _train(procs, model_name, split, preset=preset, overrides=overrides or {}, steps=steps,
+                              epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
+                              checkpoint_every=checkpoint_every, seed=seed, amp=amp, compile=bool(compile),
+                              channels_last=channels_last, cuda_graphs=bool(cuda_graphs), num_workers=num_workers,
+                              progress=progress, echo=echo)
+            except VidbenchError:
+                if fresh and procs.is_main:
+                    _remove_unstarted_run(run_dir)
+                raise
     finally:
         procs.close()
+
+
+def _remove_unstarted_run(run_dir: Path) -> None:
+    """A run folder this command made and that never reached its first checkpoint (an option or the data was
+    refused): removed, so the corrected command starts clean instead of meeting "made with another config"."""
+    if (run_dir / "checkpoint.pt").exists():
+        return
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    try:
+        run_dir.rmdir()
+    except OSError:
+        pass  # something else is in it (nothing of ours): leave it
 
 
 def check_train_data(split: PreparedSplit, record_path: Path, echo) -> None:
