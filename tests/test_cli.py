@@ -18,8 +18,10 @@ def test_prepare_verify_and_ls(tmp_path):
     assert "test: 3 sequences" in result.stdout and "mmnist train" in result.stderr  # progress bar on stderr
     result = vidbench("verify", str(out))
     assert result.returncode == 0 and result.stdout.strip() == f"{out}: ok"
-    again = vidbench("prepare", "mmnist", "--limit", "3", "--out", str(out))
-    assert again.returncode == 1 and "already there" in again.stderr
+    again = vidbench("prepare", "mmnist", "--limit", "3", "--out", str(out))  # finished: nothing to do, exit 0
+    assert again.returncode == 0 and "already there and complete" in again.stderr, again.stderr
+    other = vidbench("prepare", "mmnist", "--limit", "2", "--out", str(out))  # another command: refused
+    assert other.returncode == 1 and "pass --overwrite" in other.stderr
     assert vidbench("ls", "protocols").stdout.count("@1") >= 4
 
 
