@@ -6,7 +6,9 @@
         (u: a fixed unit direction; rho ties each generated video to its test video, as a prediction from that
         video's context is; shift^2 is the mean part of the distance, scale^2 the covariance ratio)
     draw(rng, variances, models, n, rho) -> real [n, d], {name: fake [n, d]}
-    true_fvd(variances, model), true_mmd2(variances, model, mc) -> the population distances
+    true_fvd(variances, model), true_mmd2(variances, model) -> the population distances
+    simulate(variances, n, reps, seed) -> every interval and paired interval of A and B (MODELS) per draw
+    covered(rows, truth), wrong_direction(rows, truth), right_direction(rows, truth) -> shares of draws
 
 Real features ~ N(0, diag(variances)); a model's marginal is N(shift * u, scale^2 diag(variances)), so the
 Fréchet distance is shift^2 + (1 - scale)^2 tr(variances) exactly. The issue's example: A right covariance
@@ -82,3 +84,62 @@ def _poly3_mean(a, alpha, b, beta) -> float:
     k1, k2, k3 = m1.sum(), (m2 - m1 ** 2).sum(), (m3 - 3 * m2 * m1 + 2 * m1 ** 3).sum()
     s1, s2, s3 = k1 / d, (k2 + k1 ** 2) / d ** 2, (k3 + 3 * k2 * k1 + k1 ** 3) / d ** 3
     return float(s3 + 3 * s2 + 3 * s1 + 1)
+
+
+# ------------------------------------------------------------------------------------------------ simulation
+MODELS = {"A (right covariance)": RIGHT_COVARIANCE, "B (half the variance)": HALF_VARIANCE}
+
+
+def simulate(variances: np.ndarray, n: int, reps: int, seed: int = 0, parts=("fvd", "kvd"), level: float = 0.95):
+    """Draw `reps` test sets of n videos with models A and B, and score every interval and paired verdict.
+    Returns a dict of arrays:
+        fvd[model]: [reps, 6] at-n value, low, high, FVD-infinity value, low, high (NaN where none)
+        fvd_paired: [reps, 3] A - B value, low, high;  kvd[model]: [reps, 3];  kvd_paired: [reps, 3]
+    plus "fvd_reason" (the population reason, or None). One paired grouped jackknife per draw serves every
+    FVD number (fvd_stats' own functions, shared leave-outs)."""
+    from vidbench.metrics import fvd_stats as fs
+    from vidbench.metrics.kvd import _u_statistic_interval, pair_matrix
+
+    rng = np.random.default_rng(seed)
+    names = list(MODELS)
+    out = {"fvd": {m: [] for m in names}, "fvd_paired": [], "kvd": {m: [] for m in names}, "kvd_paired": []}
+    why = fs.population_reason(n, len(variances))
+    out["fvd_reason"] = why
+    nan3 = (np.nan,) * 3
+    for _ in range(reps):
+        real, fakes = draw(rng, variances, MODELS, n)
+        if "fvd" in parts:
+            full, leave = fs._leave_group_out(real, [fakes[m][:, None] for m in names], fs.JACKKNIFE_GROUPS)
+            for i, m in enumerate(names):
+                at_n = fs._jackknife(full[i], leave[i], level, False)
+                out["fvd"][m].append(at_n + (nan3 if why else fs._jackknife(full[i], leave[i], level, True)))
+            out["fvd_paired"].append(nan3 if why else fs._jackknife(full[0] - full[1], leave[0] - leave[1], level, True))
+        if "kvd" in parts:
+            h = {m: pair_matrix(real, fakes[m]) for m in names}
+            for m in names:
+                e = _u_statistic_interval(h[m], level, "")
+                out["kvd"][m].append((e.value, e.low, e.high))
+            e = _u_statistic_interval(h[names[0]] - h[names[1]], level, "")
+            out["kvd_paired"].append((e.value, e.low, e.high))
+    for key in ("fvd", "kvd"):
+        out[key] = {m: np.array(v, dtype=float).reshape(-1, 6 if key == "fvd" else 3) for m, v in out[key].items()}
+    out["fvd_paired"] = np.array(out["fvd_paired"], dtype=float).reshape(-1, 3)
+    out["kvd_paired"] = np.array(out["kvd_paired"], dtype=float).reshape(-1, 3)
+    return out
+
+
+def covered(rows: np.ndarray, truth: float, cols=(1, 2)) -> float:
+    """Share of intervals [rows[:, lo], rows[:, hi]] that contain truth (NaN intervals count as not covering)."""
+    lo, hi = rows[:, cols[0]], rows[:, cols[1]]
+    return float(np.mean((lo <= truth) & (truth <= hi)))
+
+
+def wrong_direction(rows: np.ndarray, truth: float) -> float:
+    """Share of paired intervals significant on the wrong side of 0 (truth's sign); NaN intervals: no verdict."""
+    lo, hi = rows[:, 1], rows[:, 2]
+    return float(np.mean(hi < 0) if truth > 0 else np.mean(lo > 0))
+
+
+def right_direction(rows: np.ndarray, truth: float) -> float:
+    lo, hi = rows[:, 1], rows[:, 2]
+    return float(np.mean(lo > 0) if truth > 0 else np.mean(hi < 0))

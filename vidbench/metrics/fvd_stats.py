@@ -1,31 +1,35 @@
-"""FVD from stored per-video features: a fast Fréchet distance, bootstrap intervals, and the small-set bias.
+"""FVD from stored per-video features: a fast Fréchet distance, honest intervals, and the small-set bias.
 
 Public API:
     frechet_from_features(real [N,D], fake [M,D]) -> float     (same value as fvd.frechet_distance of their
                                                                 mean/covariance, faster when N or M < D)
-    fvd_interval(real [V,D], fake [V,S,D], seed, resamples, level) -> (low, high)
-    paired_fvd_difference(real [V,D], fake_a [V,S,D], fake_b [V,S',D], seed, ...) -> (diff, low, high)
+    fvd_estimates(real [V,D], fake [V,S,D], level) -> (at_n, population): kvd.Estimate each
+    paired_fvd_difference(real [V,D], fake_a [V,S,D], fake_b [V,S',D], level) -> Estimate of FVD(a) - FVD(b)
+    population_reason(videos, dim) -> str | None: why no population interval exists at this set size
     bias_curve(sizes, dim=400, repeats=..., seed=0) -> {n: mean FVD of two sets of n draws of one Gaussian}
     MIN_FVD_VIDEOS, fvd_set_warning(real_count, fake_count) -> str | None
 
-Why resample *videos*: FVD is a property of a set, not a mean of per-video numbers, so its sampling
-uncertainty comes from which test videos were drawn. A bootstrap replicate draws V videos with replacement
-and recomputes the Fréchet distance from those videos' real and generated features (every sample of a
-chosen video comes along, so mean-of-N keeps its S samples per video). Paired: two models scored on the same
-videos share each replicate's video draw and its real features, so the common part of the noise cancels.
-
-Which interval: the "basic" bootstrap (2 x estimate - upper quantile, 2 x estimate - lower quantile), not the
-percentile one. A replicate with duplicated videos has fewer distinct videos, hence a larger small-set bias
-than the estimate itself; the percentile interval inherits that bias and sits too high (it missed the known
-distance in tests/test_fvd_stats.py), the basic interval reflects it back. It covers the distance between
-the two feature distributions to first order only: at set sizes far below the feature dimension the bias
-dominates (see bias_curve and MIN_FVD_VIDEOS).
+What each interval covers (every Estimate says so in .covers):
+- at_n: the *expected FVD at this set size* (V real, V x S generated videos). FVD is biased upward by order
+  dim / n of the feature variance, and the bias depends on each model's own covariance, so this is not the
+  population distance; it is what another draw of V test videos would give on average. Interval: grouped
+  jackknife over videos (JACKKNIFE_GROUPS groups, t with K - 1 df): slightly conservative (the jackknife
+  variance overestimates, Efron-Stein). The earlier bootstrap over videos with replacement duplicated
+  videos, which shrinks the covariance: its basic interval over-corrected and covered 0/40 (issue 24).
+- population: FVD-infinity, the jackknife's bias-corrected estimate (the line in 1 / n through the set sizes
+  n and n (K - 1) / K, extrapolated to 1 / n = 0), with the t interval, only from POPULATION_MIN_RATIO x dim
+  videos on: below that the bias does not fall like 1 / n yet (bias_curve), the extrapolation misses, and
+  the Estimate has no value, no interval and the reason.
+- paired difference: the population difference (the verdict's question: which model is closer to the
+  data), under the same rule; below it no verdict, since the bias differs between models of different
+  covariance (a half-variance model gets a smaller bias and wins wrongly). KVD (vidbench/metrics/kvd.py)
+  answers at every set size.
+Coverage and direction errors by simulation: docs/distances.md, tests/test_distance_simulations.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
 from scipy import stats
 
 from vidbench.metrics.fvd import FEATURE_DIM, frechet_distance
@@ -41,6 +45,7 @@ MIN_FVD_VIDEOS = 2048
 # Groups of the jackknife over videos: K - 1 = 19 degrees of freedom for the t interval, K + 1 Fréchet
 # distances per interval (2048 videos x 400 dims: ~21 eigendecompositions of 400 x 400 pairs).
 JACKKNIFE_GROUPS = 20
+MIN_JACKKNIFE_VIDEOS = 4  # every leave-out set keeps >= 2 videos (a covariance) and K - 1 >= 1 degree of freedom
 # Videos per feature dimension from which FVD's bias falls like 1 / n closely enough for the extrapolation to
 # remove it (FVD-infinity): coverage of the population distance measured at 2048 videos x 400 dimensions
 # (ratio 5.1) and not at 256 (0.64) in docs/distances.md.
@@ -127,6 +132,11 @@ def fvd_estimates(real, fake, level: float = 0.95, groups: int = JACKKNIFE_GROUP
     """(FVD with an interval on its expected value at this set size, FVD-infinity with an interval on the
     population distance, or without one and the reason). real [V,D]; fake [V,S,D] or [V,D]."""
     real, fake = np.asarray(real, np.float64), _as_samples(fake)
+    if len(real) < MIN_JACKKNIFE_VIDEOS:
+        value = frechet_from_features(real, _flat(fake, np.arange(len(real))))
+        why = f"no interval from {len(real)} videos (the jackknife needs {MIN_JACKKNIFE_VIDEOS})"
+        return (Estimate(value, None, None, _at_n(len(real), fake.shape[1]), why),
+                Estimate(float("nan"), None, None, POPULATION, why))
     full, leave_out = _leave_group_out(real, [fake], groups)
     at_n = Estimate(*_jackknife(full[0], leave_out[0], level, False), covers=_at_n(len(real), fake.shape[1]))
     why = population_reason(len(real), real.shape[1])
@@ -147,6 +157,8 @@ def paired_fvd_difference(real, fake_a, fake_b, level: float = 0.95, groups: int
     says so. Above it: both FVD-infinity estimates from one paired grouped jackknife, t interval."""
     real, fake_a, fake_b = np.asarray(real, np.float64), _as_samples(fake_a), _as_samples(fake_b)
     why = population_reason(len(real), real.shape[1])
+    if len(real) < MIN_JACKKNIFE_VIDEOS:
+        why = f"no interval from {len(real)} videos (the jackknife needs {MIN_JACKKNIFE_VIDEOS})"
     if why:
         every = np.arange(len(real))
         diff = frechet_from_features(real, _flat(fake_a, every)) - frechet_from_features(real, _flat(fake_b, every))

@@ -41,7 +41,7 @@ class Estimate:
     reason: str | None = None  # why there is no interval (low, high None)
 
     def as_dict(self) -> dict:
-        return {"value": self.value, "ci": None if self.low is None else [self.low, self.high],
+        return {"value": None if np.isnan(self.value) else self.value, "ci": None if self.low is None else [self.low, self.high],
                 "covers": self.covers, "reason": self.reason}
 
 
@@ -83,13 +83,20 @@ def pair_matrix(real, fake) -> np.ndarray:
 def _u_statistic_interval(h: np.ndarray, level: float, covers: str) -> Estimate:
     v = len(h)
     if v < 3:
-        raise ValueError(f"KVD needs at least 3 videos for an estimate and its interval; got {v}")
+        value = h.sum() / (v * (v - 1)) if v == 2 else float("nan")
+        return Estimate(float(value), None, None, covers, f"no interval from {v} videos (the jackknife needs 3)")
     total, rows = h.sum(), h.sum(axis=1)
     value = total / (v * (v - 1))
     leave_out = (total - 2 * rows) / ((v - 1) * (v - 2))
     se = np.sqrt((v - 1) / v * ((leave_out - leave_out.mean()) ** 2).sum())
     half = stats.t.ppf(0.5 + level / 2, v - 1) * se
     return Estimate(float(value), float(value - half), float(value + half), covers)
+
+
+def mmd2_over_videos(real, fake) -> float:
+    """The KVD value alone: the mean of the pair matrix over distinct videos."""
+    h = pair_matrix(real, fake)
+    return float(h.sum() / (len(h) * (len(h) - 1)))
 
 
 def kvd_with_interval(real, fake, level: float = 0.95) -> Estimate:
