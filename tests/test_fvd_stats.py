@@ -10,8 +10,10 @@ from vidbench.metrics.fvd_stats import (
     bias_curve,
     derive_min_videos,
     frechet_from_features,
-    fvd_interval,
+    fvd_estimates,
     fvd_set_warning,
+    paired_fvd_difference,
+    population_reason,
 )
 
 
@@ -23,44 +25,41 @@ def test_fast_frechet_equals_the_covariance_route(n, m, d):
     assert frechet_from_features(a, b) == pytest.approx(want, rel=1e-7)
 
 
-def _known_pair(n, seed):
-    """Real N(0, I_8), generated N(mu, diag(s^2)): Fréchet distance |mu|^2 + sum (1 - s)^2 exactly."""
-    d = 8
-    mu, s = np.full(d, 0.15), np.linspace(0.8, 1.2, d)
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, d)), mu + s * rng.standard_normal((n, d)), mu @ mu + ((1 - s) ** 2).sum()
-
-
-def test_fvd_interval_covers_the_known_distance():
-    trials, covered, percentile_covered = 30, 0, 0
-    for k in range(trials):
-        real, fake, true = _known_pair(200, seed=100 + k)
-        low, high = fvd_interval(real, fake, seed=k, resamples=100)
-        covered += low <= true <= high
-        # the percentile interval of the same replicates, for contrast: it sits on the biased side
-        rng = np.random.default_rng(k)
-        reps = [frechet_from_features(real[i], fake[i]) for i in (rng.integers(0, 200, 200) for _ in range(100))]
-        percentile_covered += np.quantile(reps, 0.025) <= true <= np.quantile(reps, 0.975)
-    assert covered / trials >= 0.9
-    assert percentile_covered / trials <= 0.3
-
-
-def test_fvd_interval_excludes_zero_for_a_large_distance_and_narrows_with_more_videos():
+def test_fvd_interval_says_what_it_covers_and_narrows_with_more_videos():
+    rng = np.random.default_rng(1)
     widths = []
     for n in (100, 400):
-        real, fake, true = _known_pair(n, seed=1)
-        low, high = fvd_interval(real, fake + 1.0, seed=0, resamples=100)  # distance ~ 8 more
-        assert low > 1.0
-        widths.append(high - low)
-    assert widths[1] < widths[0] / 1.5
+        at_n, population = fvd_estimates(rng.standard_normal((n, 8)), 1.0 + rng.standard_normal((n, 8)))
+        assert "expected FVD at this set size" in at_n.covers and at_n.low > 1.0  # true distance 8
+        assert population.low is not None and "population" in population.covers  # n >= 5 x 8 dims
+        widths.append(at_n.high - at_n.low)
+    assert widths[1] < widths[0] / 1.5  # sd ~ 1 / sqrt(n): 2x narrower expected, 1.5x allows jackknife noise
 
 
 def test_fvd_interval_takes_every_sample_of_a_video():
     rng = np.random.default_rng(0)
     real, fake = rng.standard_normal((50, 8)), rng.standard_normal((50, 3, 8))
-    every = fvd_interval(real, fake, seed=0, resamples=50)
-    first = fvd_interval(real, fake[:, 0], seed=0, resamples=50)
-    assert every != first and every[1] - every[0] < first[1] - first[0]  # 150 generated videos, not 50
+    every, _ = fvd_estimates(real, fake)
+    first, _ = fvd_estimates(real, fake[:, 0])
+    assert "150 generated" in every.covers and every.high - every.low < first.high - first.low
+
+
+def test_no_population_interval_below_five_videos_per_dimension_and_the_reason_says_why():
+    rng = np.random.default_rng(0)
+    real, fake = rng.standard_normal((100, 40)), rng.standard_normal((100, 40))
+    at_n, population = fvd_estimates(real, fake)
+    assert at_n.low is not None
+    assert population.low is None and population.as_dict()["value"] is None
+    assert "100 videos" in population.reason and ">= 200 videos" in population.reason
+    paired = paired_fvd_difference(real, fake, fake * 0.7)
+    assert paired.low is None and "no verdict" in paired.reason
+    assert population_reason(200, 40) is None
+
+
+def test_too_few_videos_for_a_jackknife():
+    rng = np.random.default_rng(0)
+    at_n, population = fvd_estimates(rng.standard_normal((3, 4)), rng.standard_normal((3, 4)))
+    assert at_n.low is None and "jackknife needs 4" in at_n.reason and population.low is None
 
 
 def test_bias_falls_like_one_over_the_set_size():

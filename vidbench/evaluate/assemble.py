@@ -93,6 +93,10 @@ def summary_lines(results: dict) -> list[str]:
         ci = results.get("fvd_ci") or {}  # fvd_features.add_fvd_statistics
         lines.append(f"  {'fvd':{width}} " + "  ".join(
             f"{k}: {results['fvd'][k]:.1f}" + (f" [{ci[k][0]:.1f}, {ci[k][1]:.1f}]" if k in ci else "") for k in prefixes))
+        kvd = (results.get("kvd") or {}).get(prefixes[-1])  # fvd_features.add_fvd_statistics
+        if kvd and kvd.get("value") is not None:
+            shown = f" [{kvd['ci'][0]:.4g}, {kvd['ci'][1]:.4g}]" if kvd.get("ci") else f" ({kvd.get('reason')})"
+            lines.append(f"  {'kvd':{width}} {prefixes[-1]}: {kvd['value']:.4g}{shown}")
         size = results.get("fvd_set_size")
         if size:
             lines.append(f"  {'':{width}} set size {size['real']} real / {size['generated']} generated videos")

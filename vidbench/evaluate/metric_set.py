@@ -28,7 +28,7 @@ def metric_outputs(name: str) -> tuple[str, ...]:
 def higher_is_better(name: str) -> dict[str, bool]:
     """Direction of each output of a metric. The registry gives one bool, or a dict per output where they
     differ (readout: accuracy up, position error down), so best-of-N never picks the worst sample."""
-    better = METRICS.info(name).get("higher_is_better", name not in ("lpips", "fvd"))
+    better = METRICS.info(name).get("higher_is_better", name not in ("lpips", "fvd", "kvd"))
     return {out: bool(better[out] if isinstance(better, dict) else better) for out in metric_outputs(name)}
 
 
@@ -58,6 +58,9 @@ class MetricSet:
                 elif kind == "metadata":
                     _check_metadata(name, split)
                     self.metadata[name] = METRICS.get(name)
+                elif kind == "fvd_features":  # KVD: from FVD's features, added by evaluate/fvd_features.py
+                    if "fvd" not in names:
+                        raise VidbenchError(f"metric {name} is computed from FVD's I3D features: add fvd to --metrics")
                 elif name == "fvd":
                     from vidbench.metrics.fvd import I3DFeatures
 

@@ -2,13 +2,14 @@
 
 Two results of the same protocol score the same test videos, so their per-video numbers pair up: the
 difference of the means, resampled over videos (the same draw for both models), gives a much tighter and
-honest interval than two independent CIs that overlap. Where a model has several training seeds, each
-replicate also resamples that model's seeds (independently per model: seed 1 of A has nothing to do with
-seed 1 of B), so seed-to-seed spread widens the interval as it should.
+honest interval than two independent CIs that overlap. Where a model has several training seeds, the
+interval adds each model's seed-to-seed spread with a t interval (seed_pooled_interval; resampling 2-5 seeds
+with replacement under-covered, issue 24), and the row's note says what it covers (seed_note).
 
     check_comparable(results)              -> None, or VidbenchError with one line naming what differs
     seed_groups(results)                   -> {model label: [Result per seed]} (label without "-seed<N>")
     paired_bootstrap(a, b, seed, ...)      -> (mean difference a - b, low, high); a, b: [V] or [seeds, V]
+    seed_pooled_interval(a, b), seed_note(seeds, labels): the several-seeds interval and its label
     compare(results, ...)                  -> list[Comparison]: every model against the first, per metric
     fvd_features(result)                   -> (prefixes, real [V,P,D], fake [V,S,P,D]) or None
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from vidbench.errors import VidbenchError
 from vidbench.evaluate.results import Result
@@ -104,12 +106,14 @@ def _as_seeds(x) -> np.ndarray:
 
 
 def paired_bootstrap(a, b, seed: int = 0, resamples: int = 1000, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean of a minus mean of b, with a percentile bootstrap interval. a: [V] or [seeds_a, V], b likewise,
-    over the same V videos in the same order. Each replicate draws V videos with replacement (shared by a
-    and b) and, per model, its seeds with replacement."""
+    """Mean of a minus mean of b over the same V videos in the same order. a: [V] or [seeds_a, V], b likewise.
+    One seed each: percentile bootstrap over videos (one draw shared by a and b). Several seeds on either side:
+    seed_pooled_interval (resampling 2-5 seeds with replacement under-covers: 0.77 at 2 seeds, issue 24)."""
     a, b = _as_seeds(a), _as_seeds(b)
     if a.shape[1] != b.shape[1]:
         raise VidbenchError(f"paired bootstrap needs the same videos: {a.shape[1]} vs {b.shape[1]} per-video values")
+    if len(a) > 1 or len(b) > 1:
+        return seed_pooled_interval(a, b, level)
     diff = float(a.mean() - b.mean())
     rng = np.random.default_rng(seed)
     videos = a.shape[1]
@@ -118,15 +122,39 @@ def paired_bootstrap(a, b, seed: int = 0, resamples: int = 1000, level: float = 
     for start in range(0, resamples, step):
         n = min(resamples, start + step) - start
         idx = rng.integers(0, videos, size=(n, videos))
-        sa = rng.integers(0, len(a), size=(n, len(a)))
-        sb = rng.integers(0, len(b), size=(n, len(b)))
-        # mean over drawn seeds of the mean over drawn videos, for each replicate
-        ma = np.stack([a[sa[:, k]][np.arange(n)[:, None], idx].mean(axis=1) for k in range(len(a))]).mean(axis=0)
-        mb = np.stack([b[sb[:, k]][np.arange(n)[:, None], idx].mean(axis=1) for k in range(len(b))]).mean(axis=0)
-        reps[start : start + n] = ma - mb
+        reps[start : start + n] = a[0][idx].mean(axis=1) - b[0][idx].mean(axis=1)
     alpha = (1 - level) / 2
     low, high = np.quantile(reps, [alpha, 1 - alpha])
     return diff, float(low), float(high)
+
+
+def seed_pooled_interval(a, b, level: float = 0.95) -> tuple[float, float, float]:
+    """Difference of the models' means over seeds and videos, with a t interval whose variance adds the test
+    videos' part (per-video paired differences of the seed-averaged values) and each model's seed part (the
+    spread of its per-seed means / its seed count), degrees of freedom by Welch-Satterthwaite. With 2 seeds a
+    model's seed spread has 1 degree of freedom, so the interval is wide (t of 1-2 df): that width is what 2
+    seeds can say. A model with one seed adds no seed part (its spread is not estimable): seed_note says so."""
+    a, b = _as_seeds(a), _as_seeds(b)
+    per_video = a.mean(axis=0) - b.mean(axis=0)
+    parts = [(per_video.var(ddof=1) / len(per_video), len(per_video) - 1)]
+    parts += [(x.mean(axis=1).var(ddof=1) / len(x), len(x) - 1) for x in (a, b) if len(x) > 1]
+    var = sum(c for c, _ in parts)
+    dof = var ** 2 / sum(c ** 2 / df for c, df in parts) if var > 0 else len(per_video) - 1
+    half = float(stats.t.ppf(0.5 + level / 2, dof) * np.sqrt(var))
+    diff = float(per_video.mean())
+    return diff, diff - half, diff + half
+
+
+def seed_note(seeds: tuple[int, int], labels: tuple[str, str]) -> str:
+    """What a paired interval covers, given each model's number of seeds: "" for one seed each (test videos:
+    the comparison of these two trained models)."""
+    if max(seeds) == 1:
+        return ""
+    single = [label for n, label in zip(seeds, labels) if n == 1]
+    if single:
+        return (f"test videos and the seed spread of the pooled model only; seed spread not estimable from "
+                f"1 seed of {', '.join(single)}")
+    return f"test videos and training seeds ({seeds[0]} and {seeds[1]} seeds, t interval)"
 
 
 # ------------------------------------------------------------------------------------------------ features
@@ -157,6 +185,7 @@ class Comparison:
     high: float
     higher_is_better: bool
     seeds: tuple[int, int]   # seeds of (model, baseline)
+    note: str = ""           # what the interval covers where that is not plain, or why there is none
 
     @property
     def significant(self) -> bool:
@@ -164,6 +193,8 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
+        if np.isnan(self.low):
+            return "no verdict (see note)"
         if not self.significant:
             return "no significant difference"
         better = (self.difference > 0) == self.higher_is_better
@@ -176,9 +207,10 @@ def _per_video(group: list[Result], metric: str) -> np.ndarray | None:
 
 
 def compare(results: list[Result], seed: int = 0, resamples: int = 1000, level: float = 0.95,
-            fvd_resamples: int = 200) -> list[Comparison]:
+            fvd_resamples: int = 0) -> list[Comparison]:
     """Every model (seed group) against the first one given, per metric both have per-video values for,
-    plus FVD of the longest prefix where both have stored features (one evaluation each)."""
+    plus FVD and KVD of the longest prefix where both have stored features (one evaluation each).
+    fvd_resamples: unused (the distances' intervals are jackknife ones), kept for callers."""
     check_comparable(results)
     groups = seed_groups(results)
     if len(groups) < 2:
@@ -193,29 +225,36 @@ def compare(results: list[Result], seed: int = 0, resamples: int = 1000, level: 
                 continue
             diff, low, high = paired_bootstrap(a, b, seed, resamples, level)
             out.append(Comparison(metric, label, base_label, float(a.mean()), float(b.mean()), diff, low, high,
-                                  bool(hib.get(metric, True)), (len(a), len(b))))
-        fvd = _fvd_comparison(group, base, label, base_label, seed, fvd_resamples, level)
-        if fvd is not None:
-            out.append(fvd)
+                                  bool(hib.get(metric, True)), (len(a), len(b)),
+                                  seed_note((len(a), len(b)), (label, base_label))))
+        out += _distance_comparisons(group, base, label, base_label, level)
     if not out:
         raise VidbenchError("compare: these results files hold no per-video numbers (written before vidbench "
                             "recorded them?); re-run `vidbench evaluate` (cached batches make it quick)")
     return out
 
 
-def _fvd_comparison(group, base, label, base_label, seed, resamples, level) -> Comparison | None:
+def _distance_comparisons(group, base, label, base_label, level) -> list[Comparison]:
+    """FVD and KVD of the longest prefix on the same videos, paired (metrics/fvd_stats.py, metrics/kvd.py).
+    FVD has no interval under fvd_stats.POPULATION_MIN_RATIO x dim videos: the row says why."""
     from vidbench.metrics.fvd_stats import frechet_from_features, paired_fvd_difference
+    from vidbench.metrics.kvd import mmd2_over_videos, paired_kvd_difference
 
     if len(group) != 1 or len(base) != 1:
-        return None  # several seeds: FVD is a statistic of one evaluation's set; not paired across seeds here
+        return []  # several seeds: FVD is a statistic of one evaluation's set; not paired across seeds here
     fa, fb = fvd_features(group[0]), fvd_features(base[0])
     if fa is None or fb is None or fa[0] != fb[0]:
-        return None
+        return []
     last = len(fa[0]) - 1
     real = fb[1][:, last]  # same videos and weights (check_comparable), so either file's real features
     fake_a, fake_b = fa[2][:, :, last], fb[2][:, :, last]
-    diff, low, high = paired_fvd_difference(real, fake_a, fake_b, seed, resamples, level)
     dim = real.shape[-1]
-    value_a = frechet_from_features(real, fake_a.reshape(-1, dim))
-    value_b = frechet_from_features(real, fake_b.reshape(-1, dim))
-    return Comparison(f"fvd@{fa[0][last]}", label, base_label, value_a, value_b, diff, low, high, False, (1, 1))
+    out = []
+    for name, paired, value in (
+            ("fvd", paired_fvd_difference, lambda f: frechet_from_features(real, f.reshape(-1, dim))),
+            ("kvd", paired_kvd_difference, lambda f: mmd2_over_videos(real, f))):
+        d = paired(real, fake_a, fake_b, level)
+        low, high = (np.nan, np.nan) if d.low is None else (d.low, d.high)
+        out.append(Comparison(f"{name}@{fa[0][last]}", label, base_label, value(fake_a), value(fake_b), d.value,
+                              low, high, False, (1, 1), d.reason or f"covers {d.covers}"))
+    return out

@@ -3,6 +3,7 @@
 kind="frame": a function (pred, target) [..., C, H, W] in [0, 1] -> per-frame values [...] (vidbench.metrics.frame).
 kind="network": a class built once with (weights_dir=None, device="cpu"), then called like a frame metric (LPIPS).
 kind="video": the FVD feature extractor class; features are streamed into FeatureStats (vidbench.metrics.fvd).
+kind="fvd_features": computed from FVD's stored per-video features (KVD); needs fvd in the same run.
 kind="metadata": a function (predictions uint8 [V,S,T,H,W,C], split, videos, context) -> {output: [V,S,T]} that
 reads each test video's metadata (`needs_metadata` keys); every name in `outputs` is scored as a frame metric.
 The conventions behind each name are in REFERENCE.md section 2 and the module docstrings.
@@ -25,6 +26,10 @@ METRICS.add("lpips", "vidbench.metrics.lpips_metric:LPIPS", kind="network", high
 METRICS.add("fvd", "vidbench.metrics.fvd:I3DFeatures", kind="video", higher_is_better=False,
             about="FVD: Kinetics-400 I3D logits of videos resized (TF1 bilinear) to 224, Frechet distance in float64",
             weights=("i3d_torchscript.pt", "i3d_pretrained_400.pt", "rgb_imagenet.pt"))
+# Computed with FVD from the same per-video I3D features (evaluate/fvd_features.py): no network pass of its own.
+METRICS.add("kvd", "vidbench.metrics.kvd:kvd_with_interval", kind="fvd_features", higher_is_better=False,
+            about="KVD (the FVD paper's kernel distance): unbiased MMD^2, kernel (x.y/400 + 1)^3, on FVD's I3D "
+                  "features; recorded wherever fvd is, with an interval on the population KVD")
 # Chance levels: vidbench.metrics.readout.CHANCE (a test keeps them equal; here without importing torch).
 # definition: bumped when the readout changes meaning, so cached per-batch values of another one are recomputed.
 METRICS.add("readout", "vidbench.metrics.readout:frame_values", kind="metadata",

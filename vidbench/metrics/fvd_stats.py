@@ -1,32 +1,39 @@
-"""FVD from stored per-video features: a fast Fréchet distance, bootstrap intervals, and the small-set bias.
+"""FVD from stored per-video features: a fast Fréchet distance, honest intervals, and the small-set bias.
 
 Public API:
     frechet_from_features(real [N,D], fake [M,D]) -> float     (same value as fvd.frechet_distance of their
                                                                 mean/covariance, faster when N or M < D)
-    fvd_interval(real [V,D], fake [V,S,D], seed, resamples, level) -> (low, high)
-    paired_fvd_difference(real [V,D], fake_a [V,S,D], fake_b [V,S',D], seed, ...) -> (diff, low, high)
+    fvd_estimates(real [V,D], fake [V,S,D], level) -> (at_n, population): kvd.Estimate each
+    paired_fvd_difference(real [V,D], fake_a [V,S,D], fake_b [V,S',D], level) -> Estimate of FVD(a) - FVD(b)
+    population_reason(videos, dim) -> str | None: why no population interval exists at this set size
     bias_curve(sizes, dim=400, repeats=..., seed=0) -> {n: mean FVD of two sets of n draws of one Gaussian}
     MIN_FVD_VIDEOS, fvd_set_warning(real_count, fake_count) -> str | None
 
-Why resample *videos*: FVD is a property of a set, not a mean of per-video numbers, so its sampling
-uncertainty comes from which test videos were drawn. A bootstrap replicate draws V videos with replacement
-and recomputes the Fréchet distance from those videos' real and generated features (every sample of a
-chosen video comes along, so mean-of-N keeps its S samples per video). Paired: two models scored on the same
-videos share each replicate's video draw and its real features, so the common part of the noise cancels.
-
-Which interval: the "basic" bootstrap (2 x estimate - upper quantile, 2 x estimate - lower quantile), not the
-percentile one. A replicate with duplicated videos has fewer distinct videos, hence a larger small-set bias
-than the estimate itself; the percentile interval inherits that bias and sits too high (it missed the known
-distance in tests/test_fvd_stats.py), the basic interval reflects it back. It covers the distance between
-the two feature distributions to first order only: at set sizes far below the feature dimension the bias
-dominates (see bias_curve and MIN_FVD_VIDEOS).
+What each interval covers (every Estimate says so in .covers):
+- at_n: the *expected FVD at this set size* (V real, V x S generated videos). FVD is biased upward by order
+  dim / n of the feature variance, and the bias depends on each model's own covariance, so this is not the
+  population distance; it is what another draw of V test videos would give on average. Interval: grouped
+  jackknife over videos (JACKKNIFE_GROUPS groups, t with K - 1 df): slightly conservative (the jackknife
+  variance overestimates, Efron-Stein). The earlier bootstrap over videos with replacement duplicated
+  videos, which shrinks the covariance: its basic interval over-corrected and covered 0/40 (issue 24).
+- population: FVD-infinity, the jackknife's bias-corrected estimate (the line in 1 / n through the set sizes
+  n and n (K - 1) / K, extrapolated to 1 / n = 0), with the t interval, only from POPULATION_MIN_RATIO x dim
+  videos on: below that the bias does not fall like 1 / n yet (bias_curve), the extrapolation misses, and
+  the Estimate has no value, no interval and the reason.
+- paired difference: the population difference (the verdict's question: which model is closer to the
+  data), under the same rule; below it no verdict, since the bias differs between models of different
+  covariance (a half-variance model gets a smaller bias and wins wrongly). KVD (vidbench/metrics/kvd.py)
+  answers at every set size.
+Coverage and direction errors by simulation: docs/distances.md, tests/test_distance_simulations.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from vidbench.metrics.fvd import FEATURE_DIM, frechet_distance
+from vidbench.metrics.kvd import Estimate
 
 # Derived, not chosen: the smallest set size at which the expected FVD between two sets drawn from ONE
 # distribution (true distance 0) falls below BIAS_TOLERANCE of tr(cov), for isotropic Gaussian features of
@@ -35,6 +42,15 @@ from vidbench.metrics.fvd import FEATURE_DIM, frechet_distance
 # still recorded, with a warning beside it.
 BIAS_TOLERANCE = 0.10
 MIN_FVD_VIDEOS = 2048
+# Groups of the jackknife over videos: K - 1 = 19 degrees of freedom for the t interval, K + 1 Fréchet
+# distances per interval (2048 videos x 400 dims: ~21 eigendecompositions of 400 x 400 pairs).
+JACKKNIFE_GROUPS = 20
+MIN_JACKKNIFE_VIDEOS = 4  # every leave-out set keeps >= 2 videos (a covariance) and K - 1 >= 1 degree of freedom
+# Videos per feature dimension from which FVD's bias falls like 1 / n closely enough for the extrapolation to
+# remove it (FVD-infinity): coverage of the population distance measured at 2048 videos x 400 dimensions
+# (ratio 5.1) and not at 256 (0.64) in docs/distances.md.
+POPULATION_MIN_RATIO = 5
+POPULATION = "the population FVD (bias extrapolated away in 1 / n)"
 
 
 def _centered(x: np.ndarray) -> np.ndarray:
@@ -72,40 +88,85 @@ def _as_samples(fake: np.ndarray) -> np.ndarray:
     return fake[:, None] if fake.ndim == 2 else fake
 
 
-def _basic(estimate: float, replicates: np.ndarray, level: float) -> tuple[float, float]:
-    alpha = (1 - level) / 2
-    lo_q, hi_q = np.quantile(replicates, [alpha, 1 - alpha])
-    return float(2 * estimate - hi_q), float(2 * estimate - lo_q)
+# ------------------------------------------------------------------------------------------------ jackknife
+def _groups(videos: int, groups: int) -> list[np.ndarray]:
+    return np.array_split(np.arange(videos), min(groups, videos))
 
 
-def fvd_interval(real: np.ndarray, fake: np.ndarray, seed: int = 0, resamples: int = 200,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Basic-bootstrap interval of FVD over test videos. real [V,D]; fake [V,S,D] (or [V,D])."""
-    real, fake = np.asarray(real, np.float64), _as_samples(fake)
-    estimate = frechet_from_features(real, _flat(fake, np.arange(len(real))))
-    rng = np.random.default_rng(seed)
-    reps = np.empty(resamples)
-    for r in range(resamples):
-        idx = rng.integers(0, len(real), len(real))
-        reps[r] = frechet_from_features(real[idx], _flat(fake, idx))
-    low, high = _basic(estimate, reps, level)
-    return max(low, 0.0), high
-
-
-def paired_fvd_difference(real, fake_a, fake_b, seed: int = 0, resamples: int = 200,
-                          level: float = 0.95) -> tuple[float, float, float]:
-    """FVD(a) - FVD(b) on the same videos, with a paired basic-bootstrap interval (one video draw per
-    replicate for both models and the real set)."""
-    real, fake_a, fake_b = np.asarray(real, np.float64), _as_samples(fake_a), _as_samples(fake_b)
+def _leave_group_out(real, fakes, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each fake set's FVD on all videos [F] and with each group of videos left out [F, K] (the same videos
+    left out of the real set and of every model: paired)."""
     every = np.arange(len(real))
-    diff = frechet_from_features(real, _flat(fake_a, every)) - frechet_from_features(real, _flat(fake_b, every))
-    rng = np.random.default_rng(seed)
-    reps = np.empty(resamples)
-    for r in range(resamples):
-        idx = rng.integers(0, len(real), len(real))
-        reps[r] = frechet_from_features(real[idx], _flat(fake_a, idx)) - frechet_from_features(real[idx], _flat(fake_b, idx))
-    low, high = _basic(diff, reps, level)
-    return float(diff), low, high
+    full = np.array([frechet_from_features(real, _flat(f, every)) for f in fakes])
+    parts = _groups(len(real), groups)
+    out = np.empty((len(fakes), len(parts)))
+    for k, part in enumerate(parts):
+        keep = np.setdiff1d(every, part)
+        out[:, k] = [frechet_from_features(real[keep], _flat(f, keep)) for f in fakes]
+    return full, out
+
+
+def _jackknife(full: float, leave_out: np.ndarray, level: float, correct_bias: bool) -> tuple[float, float, float]:
+    """Grouped jackknife (K groups): standard error from the leave-out spread, t with K - 1 degrees of freedom.
+    With correct_bias, the estimate is K * full - (K - 1) * mean(leave_out): the straight line in 1 / n through
+    the set sizes n and n (K - 1) / K, extrapolated to 1 / n = 0 (FVD-infinity's extrapolation, Chong & Forsyth
+    2020, with the leave-out sets as the smaller sizes)."""
+    k = len(leave_out)
+    se = np.sqrt((k - 1) / k * ((leave_out - leave_out.mean()) ** 2).sum())
+    value = k * full - (k - 1) * leave_out.mean() if correct_bias else full
+    half = stats.t.ppf(0.5 + level / 2, k - 1) * se
+    return float(value), float(value - half), float(value + half)
+
+
+def population_reason(videos: int, dim: int) -> str | None:
+    """Why no interval on the population distance exists at this set size (None where one does)."""
+    if videos >= POPULATION_MIN_RATIO * dim:
+        return None
+    return (f"no interval on the population FVD from {videos} videos: FVD's small-set bias (order dim / n of the "
+            f"feature variance, {dim} dimensions) is far larger than its spread, depends on each model's own "
+            f"covariance, and does not yet fall like 1 / n, so it can be neither removed nor bounded; needs "
+            f">= {POPULATION_MIN_RATIO * dim} videos (docs/distances.md). Read KVD for the population distance")
+
+
+def fvd_estimates(real, fake, level: float = 0.95, groups: int = JACKKNIFE_GROUPS) -> tuple[Estimate, Estimate]:
+    """(FVD with an interval on its expected value at this set size, FVD-infinity with an interval on the
+    population distance, or without one and the reason). real [V,D]; fake [V,S,D] or [V,D]."""
+    real, fake = np.asarray(real, np.float64), _as_samples(fake)
+    if len(real) < MIN_JACKKNIFE_VIDEOS:
+        value = frechet_from_features(real, _flat(fake, np.arange(len(real))))
+        why = f"no interval from {len(real)} videos (the jackknife needs {MIN_JACKKNIFE_VIDEOS})"
+        return (Estimate(value, None, None, _at_n(len(real), fake.shape[1]), why),
+                Estimate(float("nan"), None, None, POPULATION, why))
+    full, leave_out = _leave_group_out(real, [fake], groups)
+    at_n = Estimate(*_jackknife(full[0], leave_out[0], level, False), covers=_at_n(len(real), fake.shape[1]))
+    why = population_reason(len(real), real.shape[1])
+    if why:
+        return at_n, Estimate(float("nan"), None, None, POPULATION, why)
+    return at_n, Estimate(*_jackknife(full[0], leave_out[0], level, True), covers=POPULATION)
+
+
+def _at_n(videos: int, samples: int) -> str:
+    return (f"the expected FVD at this set size ({videos} real, {videos * samples} generated videos), "
+            f"not the population distance")
+
+
+def paired_fvd_difference(real, fake_a, fake_b, level: float = 0.95, groups: int = JACKKNIFE_GROUPS) -> Estimate:
+    """FVD(a) - FVD(b) on the same videos. Its target is the population difference (the verdict users read:
+    which model is closer to the data); the shared small-set bias cancels only when both models' features
+    have the same covariance, so under POPULATION_MIN_RATIO x dim videos there is no interval and the reason
+    says so. Above it: both FVD-infinity estimates from one paired grouped jackknife, t interval."""
+    real, fake_a, fake_b = np.asarray(real, np.float64), _as_samples(fake_a), _as_samples(fake_b)
+    why = population_reason(len(real), real.shape[1])
+    if len(real) < MIN_JACKKNIFE_VIDEOS:
+        why = f"no interval from {len(real)} videos (the jackknife needs {MIN_JACKKNIFE_VIDEOS})"
+    if why:
+        every = np.arange(len(real))
+        diff = frechet_from_features(real, _flat(fake_a, every)) - frechet_from_features(real, _flat(fake_b, every))
+        return Estimate(float(diff), None, None, POPULATION + " difference",
+                        why.replace("no interval on the population FVD", "no verdict on the FVD difference"))
+    full, leave_out = _leave_group_out(real, [fake_a, fake_b], groups)
+    return Estimate(*_jackknife(full[0] - full[1], leave_out[0] - leave_out[1], level, True),
+                    covers=POPULATION + " difference")
 
 
 def bias_curve(sizes, dim: int = FEATURE_DIM, repeats: int = 5, seed: int = 0) -> dict[int, float]:

@@ -26,6 +26,10 @@ def compare_files(paths, seed: int = 0, resamples: int = 1000, level: float = 0.
     return results, compare(results, seed=seed, resamples=resamples, level=level)
 
 
+def _interval(c: Comparison) -> str:
+    return "none (see note)" if c.low != c.low else f"[{_fmt(c.low)}, {_fmt(c.high)}]"
+
+
 def _fmt(v: float) -> str:
     return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
 
@@ -40,10 +44,11 @@ def to_markdown(results, rows: list[Comparison], level: float = 0.95) -> str:
         arrow = "↑" if c.higher_is_better else "↓"
         seeds = f" ({c.seeds[0]} seeds)" if c.seeds[0] > 1 else ""
         lines.append(f"| {c.metric} {arrow} | {c.model}{seeds} | {_fmt(c.model_value)} | {_fmt(c.baseline_value)} | "
-                     f"{_fmt(c.difference)} | [{_fmt(c.low)}, {_fmt(c.high)}] | {c.verdict} |")
+                     f"{_fmt(c.difference)} | {_interval(c)} | {c.verdict} |")
     notes = ["difference = model - baseline; paired percentile bootstrap over test videos (the same draw for "
-             "both models; several training seeds are resampled per model). FVD: basic bootstrap of the "
-             "Fréchet distance from the stored per-video features."]
+             "both models); several training seeds: a t interval adding each model's seed spread. FVD and KVD: "
+             "paired jackknife over the stored per-video features (docs/distances.md)."]
+    notes += [f"{c.metric}, {c.model}: {c.note}" for c in rows if c.note]
     if not any(c.metric.startswith("fvd") for c in rows):
         notes.append("FVD not compared: it needs each file's per-video features (<results>.fvd.npz, written by "
                      "`vidbench evaluate` with FVD) and one evaluation per model.")
@@ -55,10 +60,10 @@ def to_csv(rows: list[Comparison]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["metric", "model", "baseline", "model_value", "baseline_value", "difference", "low", "high",
-                "significant", "verdict"])
+                "significant", "verdict", "note"])
     for c in rows:
         w.writerow([c.metric, c.model, c.baseline, repr(c.model_value), repr(c.baseline_value), repr(c.difference),
-                    repr(c.low), repr(c.high), c.significant, c.verdict])
+                    repr(c.low), repr(c.high), c.significant, c.verdict, c.note])
     return buf.getvalue()
 
 

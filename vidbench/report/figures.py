@@ -162,7 +162,7 @@ def fvd_prefixes(results: list[Result], protocol: str, path: Path) -> Figure | N
     for r in sorted(results, key=lambda r: r.model):
         lengths = sorted(r.fvd)
         ax.plot(lengths, [r.fvd[n] for n in lengths], "o-", color=colors[r.model], label=r.model, ms=3)
-        ci = r.raw.get("fvd_ci") or {}  # bootstrap over test videos (evaluate/fvd_features.py)
+        ci = r.raw.get("fvd_ci") or {}  # expected FVD at this set size (evaluate/fvd_features.py)
         shown = [n for n in lengths if str(n) in ci]
         if shown:
             ax.fill_between(shown, [ci[str(n)][0] for n in shown], [ci[str(n)][1] for n in shown],
@@ -176,8 +176,8 @@ def fvd_prefixes(results: list[Result], protocol: str, path: Path) -> Figure | N
     fig.tight_layout()
     return Figure(_save(fig, path), f"FVD over growing prefixes ({protocol})",
                   "FVD of the first n predicted frames against the same frames of the test videos (paper: "
-                  "'FVD for growing sub-sequences along the prediction horizon'); bands: 95% bootstrap "
-                  "intervals over test videos where the results have them.")
+                  "'FVD for growing sub-sequences along the prediction horizon'); bands: 95% intervals on "
+                  "the expected FVD at this set size (jackknife over test videos) where the results have them.")
 
 
 def abstraction_curves(results: list[Result], protocol: str, path: Path) -> Figure | None:

@@ -19,23 +19,23 @@ from vidbench.report.table import PAPER, Column, Row, Table
 LEVEL = 0.95
 FRAME_RESAMPLES = 1000
 RANK_RESAMPLES = 200   # each replicate ranks every column; FVD cells recompute a Fréchet distance
-FVD_RESAMPLES = 200
+DISTANCES = ("fvd", "kvd")  # cells computed from the stored per-video I3D features
 MARK = "≈"             # beside a value: not significantly different from the column's best
 
 
 def cell_data(row: Row, c: Column):
-    """("frame", per-video [seeds, V]) or ("fvd", real [V,D], fake [V,S,D]) or None, for a measured cell.
+    """("frame", per-video [seeds, V]) or ("fvd" | "kvd", real [V,D], fake [V,S,D]) or None, for a measured cell.
     A row of several training seeds has FVD data None: FVD is one evaluation's set statistic."""
     if row.source == PAPER or c not in row.values:
         return None
     mine = [r for r in row.results if r.protocol == c.protocol]
-    if c.key == "fvd":
+    if c.key in DISTANCES:
         stored = fvd_features(mine[0]) if len(mine) == 1 else None
         if stored is None:
             return None
         prefixes, real, fake = stored
-        last = prefixes.index(max(prefixes))  # the summary FVD is the longest prefix's
-        return "fvd", real[:, last], fake[:, :, last]
+        last = prefixes.index(max(prefixes))  # the summary FVD (and KVD) is the longest prefix's
+        return c.key, real[:, last], fake[:, :, last]
     values = [(r.raw.get("per_video") or {}).get(c.key) for r in mine]
     if not values or any(not v for v in values) or len({len(v) for v in values}) > 1:
         return None
@@ -90,12 +90,24 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
             if data[0] == "frame":
                 _, low, high = paired_bootstrap(data[1], ref_data[1], seed, FRAME_RESAMPLES, LEVEL)
             else:
-                from vidbench.metrics.fvd_stats import paired_fvd_difference  # torch: only where FVD features exist
-
-                _, low, high = paired_fvd_difference(ref_data[1], data[2], ref_data[2], seed, FVD_RESAMPLES, LEVEL)
+                low, high, why = _distance_test(data, ref_data)
+                if why:  # FVD at a set size with no honest paired test: no marks in the column, and why
+                    notes.append(f"{c.protocol} {c.metric.label}: no {MARK} marks; {why}")
+                    continue
             if low <= 0 <= high:
                 row.tied.add(c)
     return notes
+
+
+def _distance_test(data, ref_data) -> tuple[float, float, str | None]:
+    """Paired interval of a distance cell minus the best's (metrics/fvd_stats.py, metrics/kvd.py), or the
+    reason there is none."""
+    if data[0] == "kvd":
+        from vidbench.metrics.kvd import paired_kvd_difference as paired
+    else:
+        from vidbench.metrics.fvd_stats import paired_fvd_difference as paired  # torch: only where features exist
+    d = paired(ref_data[1], data[2], ref_data[2], LEVEL)
+    return (d.low, d.high, None) if d.low is not None else (np.nan, np.nan, d.reason)
 
 
 def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict[int, int]:
@@ -162,8 +174,8 @@ def annotate(table: Table, seed: int = 0) -> Table:
         elif not varied:
             notes.append("Mean-rank intervals: none; these results carry no per-video numbers.")
     if any(r.tied for r in table.rows):
-        notes.insert(0, f"{MARK}: not significantly different from the column's best (paired bootstrap over the "
-                        f"same test videos, {LEVEL:.0%}); [a, b] after a mean rank: its {LEVEL:.0%} interval when "
+        notes.insert(0, f"{MARK}: not significantly different from the column's best (paired over the same test "
+                        f"videos, {LEVEL:.0%}: bootstrap for frame metrics, jackknife for FVD and KVD); [a, b] after a mean rank: its {LEVEL:.0%} interval when "
                         f"every protocol's test videos are resampled.")
     notes += fvd_set_notes(table)
     table.stat_notes = list(dict.fromkeys(notes))
@@ -171,10 +183,15 @@ def annotate(table: Table, seed: int = 0) -> Table:
 
 
 def fvd_set_notes(table: Table) -> list[str]:
-    """The set size behind every measured FVD, and the results' small-set warnings, once per protocol."""
-    sizes, warned = {}, {}
+    """The set size behind every measured FVD, why it has no population interval where it has none (the
+    results' fvd_inf reason), and the results' small-set warnings, once per protocol."""
+    sizes, warned, no_interval = {}, {}, {}
     for row in table.rows:
         for r in row.results:
+            population = r.raw.get("fvd_inf") or {}
+            last = population.get(str(max(r.fvd))) if r.fvd else None
+            if isinstance(last, dict) and last.get("reason"):
+                no_interval.setdefault(r.protocol, last["reason"])
             size = r.raw.get("fvd_set_size")
             if isinstance(size, dict) and r.fvd:
                 sizes.setdefault(r.protocol, set()).add(f"{size.get('real')} real / {size.get('generated')} generated")
@@ -182,4 +199,5 @@ def fvd_set_notes(table: Table) -> list[str]:
                 if str(w).startswith("FVD"):
                     warned.setdefault(r.protocol, str(w))
     lines = [f"FVD set size on {p}: {', '.join(sorted(s))} videos." for p, s in sorted(sizes.items())]
+    lines += [f"FVD on {p}: {why}." for p, why in sorted(no_interval.items())]
     return lines + [f"Warning, {p}: {w}" for p, w in sorted(warned.items())]

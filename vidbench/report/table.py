@@ -52,6 +52,8 @@ TABLE1_METRICS = {
 EXTRA_METRICS = {
     "readout_accuracy": Metric("Digit acc.", True, 3, ranked=False),
     "readout_position_error": Metric("Pos. err. (px)", False, 2, ranked=False),
+    # KVD (issue 24): the kernel distance on FVD's features, unbiased at every set size (metrics/kvd.py)
+    "kvd": Metric("KVD", False, 3, ranked=False),
 }
 
 
@@ -149,8 +151,8 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
     columns = []
     for p in protocol_order(protocols):
         columns += [Column(p, keys[m], TABLE1_METRICS[m]) for m in paper.METRICS]
-        if any(r.protocol == p and key in r.summary for r in seen.values() for key in EXTRA_METRICS):
-            columns += [Column(p, key, metric) for key, metric in EXTRA_METRICS.items()]
+        columns += [Column(p, key, metric) for key, metric in EXTRA_METRICS.items()
+                    if any(r.protocol == p and key in r.summary for r in seen.values())]
 
     for row in rows.values():
         for c in columns:
