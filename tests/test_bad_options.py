@@ -12,28 +12,14 @@ import subprocess
 import sys
 
 import pytest
+import test_bad_inputs
 import torch
-from conftest import write_glyph_idx
 from test_bad_inputs import assert_one_line_error, cli, no_tmp_files, snapshot
 
-from vidbench.evaluate import evaluate
 from vidbench.locking import OutputLock
-from vidbench.train import train
 from vidbench.train.checkpoint import load_checkpoint
 
-
-@pytest.fixture(scope="module")
-def made(tiny_mmnist, tmp_path_factory):
-    """A trained tiny CW-VAE run and a results file, both written by vidbench itself."""
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("made26")
-    write_glyph_idx(root / "idx")
-    run = train("cwvae", tiny_mmnist, preset="tiny", steps=2, batch_size=2, seq_len=8, run_dir=root / "run",
-                progress=False, echo=lambda line: None)
-    results = root / "results"
-    evaluate(tiny_mmnist, model="copy-last", protocol="mmnist-short@1", horizon=12, num_videos=2,
-             metrics=["ssim", "psnr"], out=results / "copy-last.json", run_dir=root / "eval-cache")
-    return {"run": run, "results": results, "dataset": tiny_mmnist, "idx": root / "idx"}
+made = test_bad_inputs.made  # the same fixture: a trained tiny CW-VAE run and a results file, by vidbench itself
 
 
 def train_args(made, run_dir):
