@@ -237,3 +237,35 @@ def test_results_file_of_format_99_is_refused_naming_it(made, tmp_path, capsys, 
     code, _, err = cli(capsys, *args)
     assert "results format 99" in assert_one_line_error(code, err, bad)
     assert not (tmp_path / "board").exists()
+
+
+# --- the one table the checks come from ---
+
+
+def test_every_option_in_the_rule_table_is_an_option_of_a_command():
+    """vidbench/options.py is where option rules live: each entry must be a real option (a renamed or removed
+    option would otherwise go unchecked without anyone noticing)."""
+    import click
+
+    from vidbench.cli import main
+    from vidbench.options import OPTIONS, RULES
+
+    def params(command):
+        found = {p.name for p in command.params if isinstance(p, click.Option)}
+        for sub in getattr(command, "commands", {}).values():
+            found |= params(sub)
+        return found
+
+    assert set(OPTIONS) <= params(main), set(OPTIONS) - params(main)
+    assert set(OPTIONS.values()) <= set(RULES)
+
+
+@pytest.mark.parametrize("name, value", [("lr", float("nan")), ("lr", float("inf")), ("lr", 0.0), ("seed", True),
+                                         ("seed", 2**63), ("steps", 1.5), ("test_fraction", 1.0)])
+def test_option_rules_refuse_what_comparisons_let_through(name, value):
+    from vidbench.errors import VidbenchError
+    from vidbench.options import check_options
+
+    with pytest.raises(VidbenchError, match=f"--{name.replace('_', '-')} "):
+        check_options(**{name: value})
+    check_options(**{name: None})  # not given: the default applies
