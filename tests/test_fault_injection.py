@@ -12,7 +12,7 @@ fault, and must give:
 - export: a weights file with the same tensors and record (issue 26: a killed export's temporary file is removed);
 and leave no temporary, lock, .partial or .old file; prepare keeps every shard finished before the kill
 (also when the kill hits the commit: the rerun renames the same files into place). The kill matrix
-(16 kills, ~3 min on 2 otherwise idle cores) is marked slow and still runs in CI; the lock tests are not.
+(18 kills, ~3 min on 2 otherwise idle cores) is marked slow and still runs in CI; the lock tests are not.
 """
 
 import json
