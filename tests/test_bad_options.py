@@ -12,28 +12,14 @@ import subprocess
 import sys
 
 import pytest
+import test_bad_inputs
 import torch
-from conftest import write_glyph_idx
 from test_bad_inputs import assert_one_line_error, cli, no_tmp_files, snapshot
 
-from vidbench.evaluate import evaluate
 from vidbench.locking import OutputLock
-from vidbench.train import train
 from vidbench.train.checkpoint import load_checkpoint
 
-
-@pytest.fixture(scope="module")
-def made(tiny_mmnist, tmp_path_factory):
-    """A trained tiny CW-VAE run and a results file, both written by vidbench itself."""
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("made26")
-    write_glyph_idx(root / "idx")
-    run = train("cwvae", tiny_mmnist, preset="tiny", steps=2, batch_size=2, seq_len=8, run_dir=root / "run",
-                progress=False, echo=lambda line: None)
-    results = root / "results"
-    evaluate(tiny_mmnist, model="copy-last", protocol="mmnist-short@1", horizon=12, num_videos=2,
-             metrics=["ssim", "psnr"], out=results / "copy-last.json", run_dir=root / "eval-cache")
-    return {"run": run, "results": results, "dataset": tiny_mmnist, "idx": root / "idx"}
+made = test_bad_inputs.made  # the same fixture: a trained tiny CW-VAE run and a results file, by vidbench itself
 
 
 def train_args(made, run_dir):
@@ -251,3 +237,35 @@ def test_results_file_of_format_99_is_refused_naming_it(made, tmp_path, capsys, 
     code, _, err = cli(capsys, *args)
     assert "results format 99" in assert_one_line_error(code, err, bad)
     assert not (tmp_path / "board").exists()
+
+
+# --- the one table the checks come from ---
+
+
+def test_every_option_in_the_rule_table_is_an_option_of_a_command():
+    """vidbench/options.py is where option rules live: each entry must be a real option (a renamed or removed
+    option would otherwise go unchecked without anyone noticing)."""
+    import click
+
+    from vidbench.cli import main
+    from vidbench.options import OPTIONS, RULES
+
+    def params(command):
+        found = {p.name for p in command.params if isinstance(p, click.Option)}
+        for sub in getattr(command, "commands", {}).values():
+            found |= params(sub)
+        return found
+
+    assert set(OPTIONS) <= params(main), set(OPTIONS) - params(main)
+    assert set(OPTIONS.values()) <= set(RULES)
+
+
+@pytest.mark.parametrize("name, value", [("lr", float("nan")), ("lr", float("inf")), ("lr", 0.0), ("seed", True),
+                                         ("seed", 2**63), ("steps", 1.5), ("test_fraction", 1.0)])
+def test_option_rules_refuse_what_comparisons_let_through(name, value):
+    from vidbench.errors import VidbenchError
+    from vidbench.options import check_options
+
+    with pytest.raises(VidbenchError, match=f"--{name.replace('_', '-')} "):
+        check_options(**{name: value})
+    check_options(**{name: None})  # not given: the default applies

@@ -89,8 +89,9 @@ def prepare_minerl(out, limit, overwrite, skip_bad, source, path, envs, test_fra
     from vidbench.data import minerl
 
     out = out or dataset_dir("minerl")
-    _build(out, lambda: minerl.prepare(out, source=source, path=path, envs=list(envs) or None, test_fraction=test_fraction,
-                              limit=limit, skip_bad=skip_bad, overwrite=overwrite, progress=progress))
+    _build(out, lambda: minerl.prepare(out, source=source, path=path, envs=list(envs) or None,
+                                       test_fraction=test_fraction, limit=limit, skip_bad=skip_bad,
+                                       overwrite=overwrite, progress=progress))
 
 
 @prepare.command("kth")
@@ -107,8 +108,8 @@ def prepare_kth(out, limit, overwrite, skip_bad, path, sequences, split):
     from vidbench.data import kth
 
     out = out or dataset_dir("kth")
-    _build(out, lambda: kth.prepare(out, path=path, sequences=sequences, split=split, limit=limit, skip_bad=skip_bad,
-                           overwrite=overwrite, progress=progress))
+    _build(out, lambda: kth.prepare(out, path=path, sequences=sequences, split=split, limit=limit,
+                                    skip_bad=skip_bad, overwrite=overwrite, progress=progress))
 
 
 @prepare.command("mazes")
@@ -124,8 +125,8 @@ def prepare_mazes(out, limit, overwrite, skip_bad, source, path, check_crc):
     from vidbench.data import mazes
 
     out = out or dataset_dir("mazes")
-    _build(out, lambda: mazes.prepare(out, source=source, path=path, check_crc=check_crc, limit=limit, skip_bad=skip_bad,
-                             overwrite=overwrite, progress=progress))
+    _build(out, lambda: mazes.prepare(out, source=source, path=path, check_crc=check_crc, limit=limit,
+                                      skip_bad=skip_bad, overwrite=overwrite, progress=progress))
 
 
 @main.command()

@@ -26,8 +26,12 @@ def check_shard(path: Path, sha256: str) -> None:
         what = "is not a file" if path.exists() else "missing"
         raise VidbenchError(f"{path}: {what}; run `vidbench verify`")
     if sha256_file(path) != sha256:
-        raise VidbenchError(f"{path}: sha256 does not match the manifest (file changed or corrupt); "
-                            f"run `vidbench verify`, then prepare the dataset again")
+        raise sha256_mismatch(path)
+
+
+def sha256_mismatch(path: Path) -> VidbenchError:
+    return VidbenchError(f"{path}: sha256 does not match the manifest (file changed or corrupt); "
+                         f"run `vidbench verify`, then prepare the dataset again")
 
 
 SHARD_KEYS = {"file": str, "sha256": str, "num_sequences": int, "shape": list}

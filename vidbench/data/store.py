@@ -17,8 +17,9 @@ A prepare holds a lock on its output (vidbench.locking), so two prepares of one 
 --overwrite replaces only a folder that is recognisably a store (is_store: a manifest and nothing but the
 files it lists) and deletes only those files; any other folder is refused, with or without --overwrite.
 
-Reading checks shard sha256s when asked (PreparedSplit(verify=True): once per shard per process, on
-first use); `vidbench verify` checks every shard, its .meta.json and the manifest's entries.
+Opening a split checks every shard's .npy header against the manifest; reading checks shard sha256s when asked
+(PreparedSplit(verify=True): once per shard per process, on first use); `vidbench verify` checks every shard, its
+.meta.json and the manifest's entries (the checks: vidbench/data/manifest.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from vidbench.data.manifest import (  # noqa: F401  (check_shard: imported from 
     check_shard,
     check_shard_header,
     load_manifest,
+    sha256_mismatch,
 )
 from vidbench.data.manifest import verify as verify_store
 from vidbench.errors import VidbenchError
@@ -360,14 +362,12 @@ class PreparedSplit:
                 _read_header(f)
                 start = f.tell()
                 f.seek(0)
-                head = f.read(start)
-                whole.update(head)
+                whole.update(f.read(start))  # the .npy header: in the file's hash, not the frames'
                 while block := f.read(1 << 22):
                     whole.update(block)
                     frames.update(block)
             if whole.hexdigest() != shard["sha256"]:
-                raise VidbenchError(f"{path}: sha256 does not match the manifest (file changed or corrupt); "
-                                    f"run `vidbench verify`, then prepare the dataset again")
+                raise sha256_mismatch(path)
             self._verified.add(shard_i)
         if frames.hexdigest() != self.info.get("data_sha256"):
             raise VidbenchError(f"{self.root / MANIFEST}: split {self.split!r} data_sha256 "
