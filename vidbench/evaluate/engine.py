@@ -52,6 +52,14 @@ from vidbench.locking import OutputLock, check_output_file, claim_folder
 RESULTS_DIR = Path("leaderboard") / "results"  # where `vidbench leaderboard` reads by default
 
 
+class WrittenResults(dict):
+    """A results dict (as written) that also knows where it was written: `.path`."""
+
+    def __init__(self, results: dict, path: Path):
+        super().__init__(results)
+        self.path = Path(path)
+
+
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
              horizon=None, last_frame=None, num_videos=None, num_samples=None, reduce=None, metrics=None, skip_unavailable=False,
              weights_dir=None, batch_size=8, out=None, results_dir=RESULTS_DIR, run_dir=None, replace=False, seed=0,
@@ -61,7 +69,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     dataset: a prepared dataset folder. Returns the results dict, also written atomically (rank 0) to
     `out`, or to results_dir/<run or model>-<protocol>.json (default leaderboard/results/, where
     `vidbench leaderboard` reads; results_dir=None: results.json in the cache folder); the returned dict's
-    "written_to" says where (it is not in the file).
+    `.path` says where (an attribute, not a key: the dict equals the file's contents).
     horizon: frames predicted; last_frame: the paper's count from the first frame (see resolve_protocol).
     replace: overwrite an earlier result (and cache) of the same model and protocol from another
     checkpoint of it; results of another model or protocol are never overwritten.
@@ -133,7 +141,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             atomic_write_json(out, results)
             if echo is not None:
                 echo(f"wrote {out}")
-        return {**results, "written_to": str(out)}
+        return WrittenResults(results, out)
     finally:
         locks.close()
         if started_dist:
@@ -177,6 +185,10 @@ def _check_out(out: Path, protocol, identity, replace: bool = False) -> None:
         raise VidbenchError(f"{out}: holds results of protocol {old_protocol.get('name')}, this command uses "
                             f"{protocol.name}; choose another --out")
     if old_model != _plain(identity) and not (replace and old_model.get("name") == identity.get("name")):
+        if old_model.get("name") == identity.get("name"):
+            raise VidbenchError(f"{out}: holds results of model {identity.get('name')} with other weights (another "
+                                f"checkpoint, or an object trained since); --replace (replace=True in Python) "
+                                f"overwrites it, or choose another --out")
         raise VidbenchError(f"{out}: holds results of model {old_model.get('name')} (another model or checkpoint); "
                             f"choose another --out, or --replace to overwrite a result of the same model from another checkpoint")
 
