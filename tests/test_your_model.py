@@ -141,3 +141,24 @@ def test_a_factory_must_return_a_video_model(monkeypatch):
     monkeypatch.setitem(MODELS._entries, "not-a-model", lambda: torch.nn.Linear(1, 1))
     with pytest.raises(VidbenchError, match="gave a Linear, not a vidbench.models.base.VideoModel"):
         create_model("not-a-model")
+
+
+def test_messages_a_newcomer_meets(tiny_mmnist, tmp_path):
+    from vidbench.data.store import PreparedSplit
+    from vidbench.evaluate.metric_set import resolve_metrics
+    from vidbench.evaluate.protocols import get_protocol
+    from vidbench.evaluate.target import find_run
+
+    # The protocol was not named: the message says which one was used and how to choose.
+    with pytest.raises(VidbenchError, match=r"asked for 100 test videos \(mmnist@1; --protocol defaulted to "
+                                            r"mmnist@1\), the split has 4; see `vidbench ls protocols`, or pass "
+                                            r"--num-videos 4"):
+        evaluate(tiny_mmnist, model="copy-last", metrics=["ssim"], out=tmp_path / "r.json")
+    # On a prepared dataset (the demo's, say) the fix is one train command on it, not preparing another.
+    with pytest.raises(VidbenchError, match="no trained cwvae run") as e:
+        find_run("cwvae", tiny_mmnist, runs_dir=tmp_path)
+    assert f"`vidbench train --model cwvae --dataset {tiny_mmnist}`" in str(e.value) and "prepare" not in str(e.value)
+    # Moving MNIST with digit metadata: the readout joins the default metrics; named metrics stay as named.
+    split = PreparedSplit(tiny_mmnist, "test")
+    assert resolve_metrics(get_protocol("mmnist-short@1"), None, split)[-1] == "readout"
+    assert resolve_metrics(get_protocol("mmnist-short@1"), ["ssim"], split) == ["ssim"]

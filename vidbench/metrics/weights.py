@@ -115,8 +115,13 @@ def _download(spec: WeightFile, dest: Path, url: str | None = None) -> None:
     tmp = dest.with_name(f".{dest.name}.partial")
     try:
         with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as r, open(tmp, "wb") as f:
+            received = 0
             while block := r.read(1 << 20):
                 f.write(block)
+                received += len(block)
+            announced = r.headers.get("Content-Length") if getattr(r, "headers", None) is not None else None
+        if announced is not None and announced.isdigit() and received != int(announced):
+            raise OSError(f"connection cut after {received} of {announced} bytes")
         try:
             verify(tmp, spec)
         except VidbenchError as e:
