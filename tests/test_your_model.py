@@ -29,21 +29,28 @@ EXAMPLE = ROOT / "examples" / "my_model.py"
 SHORT = ["--protocol", "mmnist-short@1", "--horizon", "48", "--num-videos", "4"]
 
 
-def user_package(folder: Path) -> Path:
-    """somepkg/mod.py = the example, plus an installed-package record declaring it as entry point 'my-model'."""
-    (folder / "somepkg").mkdir(parents=True)
-    (folder / "somepkg" / "__init__.py").write_text("")
-    shutil.copy(EXAMPLE, folder / "somepkg" / "mod.py")
-    dist = folder / "somepkg-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: somepkg\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[vidbench.models]\nmy-model = somepkg.mod:MyModel\n")
+def user_package(folder: Path, package: str = "somepkg") -> Path:
+    """folder/<package>/mod.py = the example. (Tests in one process that import it from different folders
+    give it different names: sys.modules keeps the first.)"""
+    (folder / package).mkdir(parents=True)
+    (folder / package / "__init__.py").write_text("")
+    shutil.copy(EXAMPLE, folder / package / "mod.py")
+    return folder
+
+
+def installed_record(folder: Path, package: str = "somepkg") -> Path:
+    """What `pip install` of the user's package leaves: a dist-info declaring the entry point 'my-model'. Kept
+    off this process's sys.path except where a test reads it, so the global registry never lists it."""
+    dist = folder / f"{package}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[vidbench.models]\nmy-model = {package}.mod:MyModel\n")
     return folder
 
 
 def vidbench(*args, cwd, pythonpath, ok=True):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "VIDBENCH_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(pythonpath), str(ROOT)])}
+           "PYTHONPATH": os.pathsep.join([*map(str, pythonpath), str(ROOT)])}
     done = subprocess.run([sys.executable, "-m", "vidbench.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
     assert (done.returncode == 0) == ok, done.stderr[-3000:]
@@ -52,10 +59,10 @@ def vidbench(*args, cwd, pythonpath, ok=True):
 
 @pytest.mark.timeout(600)
 def test_new_users_journey(tiny_mmnist, tmp_path, readout_cache, monkeypatch):
-    code = user_package(tmp_path / "code")
+    code, installed = user_package(tmp_path / "code"), installed_record(tmp_path / "site")
     work = tmp_path / "work"
     work.mkdir()
-    run = lambda *args, ok=True: vidbench(*args, cwd=work, pythonpath=code, ok=ok)  # noqa: E731
+    run = lambda *args, ok=True: vidbench(*args, cwd=work, pythonpath=(code, installed), ok=ok)  # noqa: E731
 
     # 1. Named on the command line: trained, evaluated, on the leaderboard with the readout.
     assert "my-model" in run("ls", "models").stdout  # the installed package's entry point is listed
@@ -122,14 +129,15 @@ def test_new_users_journey(tiny_mmnist, tmp_path, readout_cache, monkeypatch):
 
 
 def test_entry_point_and_import_names(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(user_package(tmp_path)))
+    monkeypatch.syspath_prepend(str(user_package(tmp_path, "entrypkg")))
+    monkeypatch.syspath_prepend(str(installed_record(tmp_path / "site", "entrypkg")))
     models = Registry("model", entry_point_group="vidbench.models", import_names=True)
     assert "my-model" in models.names() and models.get("my-model").__name__ == "MyModel"
-    assert models.get("somepkg.mod:MyModel") is models.get("my-model")
+    assert models.get("entrypkg.mod:MyModel") is models.get("my-model")
     with pytest.raises(VidbenchError, match="no module named 'nopkg'.*PYTHONPATH"):
         models.get("nopkg.mod:X")
     with pytest.raises(VidbenchError, match="has no attribute 'Nope'"):
-        models.get("somepkg.mod:Nope")
+        models.get("entrypkg.mod:Nope")
     with pytest.raises(VidbenchError, match="unknown model 'my-modle'; did you mean 'my-model'"):
         models.get("my-modle")
 
@@ -162,3 +170,18 @@ def test_messages_a_newcomer_meets(tiny_mmnist, tmp_path):
     split = PreparedSplit(tiny_mmnist, "test")
     assert resolve_metrics(get_protocol("mmnist-short@1"), None, split)[-1] == "readout"
     assert resolve_metrics(get_protocol("mmnist-short@1"), ["ssim"], split) == ["ssim"]
+
+
+def test_a_model_that_arrives_trained_is_evaluated_as_it_is(tiny_mmnist, tmp_path, monkeypatch):
+    code = user_package(tmp_path / "code", "readypkg")
+    (code / "readypkg" / "ready.py").write_text(
+        "from readypkg.mod import MyModel\n\n\nclass Ready(MyModel):\n    needs_training = False\n\n\n"
+        "class Untrained(MyModel):\n    pass\n")
+    monkeypatch.syspath_prepend(str(code))
+    monkeypatch.chdir(tmp_path)
+    common = dict(protocol="mmnist-short@1", last_frame=40, num_videos=2, metrics=["ssim"], device="cpu")
+    results = evaluate(tiny_mmnist, model="readypkg.ready:Ready", **common)
+    assert results["model"]["name"] == "readypkg.ready:Ready" and len(results["model"]["weights_sha256"]) == 64
+    assert results.path.parent == Path("leaderboard") / "results" and results.path.exists()
+    with pytest.raises(VidbenchError, match="must be trained first.*needs_training = False"):
+        evaluate(tiny_mmnist, model="readypkg.ready:Untrained", checkpoint=None, **common)
