@@ -62,6 +62,8 @@ def test_demo_end_to_end_and_resume(tmp_path, readout_cache):
     second = run_demo(tmp_path, readout_cache)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "already prepared and verified" in second.stdout
+    assert "(preset demo, 2,534,033 parameters) from scratch" in first.stdout  # cwvae's size, said up front
+    assert "cwvae: already trained (2 steps)" in second.stdout and "trained in" not in second.stdout
     after = {p.name: p.read_bytes() for p in results}
     strip = lambda blob: {k: v for k, v in json.loads(blob).items() if k != "run"}  # noqa: E731  wall time etc.
     assert {k: strip(v) for k, v in after.items()} == {k: strip(v) for k, v in before.items()}

@@ -136,8 +136,8 @@ def test_entry_point_and_import_names(tmp_path, monkeypatch):
     assert models.get("entrypkg.mod:MyModel") is models.get("my-model")
     with pytest.raises(VidbenchError, match="no module named 'nopkg'.*PYTHONPATH"):
         models.get("nopkg.mod:X")
-    with pytest.raises(VidbenchError, match="has no attribute 'Nope'"):
-        models.get("entrypkg.mod:Nope")
+    with pytest.raises(VidbenchError, match="has no attribute 'MyModl'; did you mean 'MyModel'"):
+        models.get("entrypkg.mod:MyModl")
     with pytest.raises(VidbenchError, match="unknown model 'my-modle'; did you mean 'my-model'"):
         models.get("my-modle")
 

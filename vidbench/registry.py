@@ -109,8 +109,10 @@ def import_attr(target: str, kind: str, entry: str | None = None) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:
+        close = difflib.get_close_matches(attr, [n for n in dir(module) if not n.startswith("_")], n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise VidbenchError(f"{what}: module {module_name} ({getattr(module, '__file__', '')}) has no attribute "
-                            f"{attr!r}") from None
+                            f"{attr!r}{hint}") from None
 
 
 DATASETS = Registry("dataset")

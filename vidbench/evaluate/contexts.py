@@ -60,5 +60,5 @@ def contexts_lines(record: dict) -> list[str]:
     shape = f"[{n},{t},{','.join(map(str, frame))}]" if s == 1 else f"[{n},{s},{t},{','.join(map(str, frame))}]"
     return [f"wrote {record['path']}: context uint8 {list(record['context_shape'])} for {record['protocol']}",
             f"predictions to write: uint8 {shape} (frames {record['first_predicted']}-{record['last_predicted']} "
-            f"of each video, the context excluded), then `vidbench evaluate --predictions FILE --protocol "
-            f"{record['protocol']} --dataset ...`"]
+            f"of each video, the context excluded), then `vidbench evaluate --predictions FILE` with this "
+            f"command's --dataset, --protocol, --horizon, --num-videos and --num-samples"]
