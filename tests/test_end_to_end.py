@@ -29,15 +29,21 @@ def run_demo(tmp_path, cache):
 @pytest.mark.timeout(1500)
 def test_demo_end_to_end_and_resume(tmp_path, readout_cache):
     # As in a fresh clone: the committed results, made from other checkpoints, are already there.
+    # Plus a result of the user's own (README "Your model"): the demo leaves it alone, and so does this test,
+    # which checks the demo's own files by name, never the folder's count.
     shutil.copytree(COMMITTED, tmp_path / "lb")
+    own = tmp_path / "lb" / "results" / "my-own-model-mmnist-short@1.json"
+    mine = json.loads((tmp_path / "lb" / "results" / "copy-last-mmnist-short@1.json").read_text())
+    own.write_text(json.dumps({**mine, "model": {**mine["model"], "name": "my-own-model"}}))
     committed = {p.name: p.read_bytes() for p in (tmp_path / "lb" / "results").glob("*.json")}
     first = run_demo(tmp_path, readout_cache)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
-    results = sorted((tmp_path / "lb" / "results").glob("*.json"))
-    assert committed and any(p.read_bytes() != committed.get(p.name) for p in results)  # regenerated, not kept
-    assert [p.name for p in results] == [f"{m}-mmnist-short@1.json" for m in
-                                         ("copy-last", "cwvae", "cwvae-reference", "notmpabs", "random-frame",
-                                          "rssm")]
+    names = [f"{m}-mmnist-short@1.json" for m in ("copy-last", "cwvae", "cwvae-reference", "notmpabs",
+                                                   "random-frame", "rssm")]
+    results = [tmp_path / "lb" / "results" / name for name in names]
+    assert all(p.exists() for p in results)
+    assert any(p.read_bytes() != committed.get(p.name) for p in results)  # regenerated, not kept
+    assert own.read_bytes() == committed[own.name]  # the user's file untouched
     for path in results:
         data = json.loads(path.read_text())
         assert data["protocol"]["name"] == "mmnist-short@1"
@@ -56,6 +62,8 @@ def test_demo_end_to_end_and_resume(tmp_path, readout_cache):
     second = run_demo(tmp_path, readout_cache)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "already prepared and verified" in second.stdout
-    after = {p.name: p.read_bytes() for p in (tmp_path / "lb" / "results").glob("*.json")}
+    assert "(preset demo, 2,534,033 parameters) from scratch" in first.stdout  # cwvae's size, said up front
+    assert "cwvae: already trained (2 steps)" in second.stdout and "trained in" not in second.stdout
+    after = {p.name: p.read_bytes() for p in results}
     strip = lambda blob: {k: v for k, v in json.loads(blob).items() if k != "run"}  # noqa: E731  wall time etc.
     assert {k: strip(v) for k, v in after.items()} == {k: strip(v) for k, v in before.items()}

@@ -185,8 +185,11 @@ BAD_PREDICTIONS = {
     "float frames": (lambda p: p.astype(np.float32) / 255, "must be uint8 in 0-255, got float32"),
     "NaN frame": (lambda p: np.where(np.arange(4)[:, None, None, None, None] == 2, np.nan, p / 255.0), "NaN/inf in video 2"),
     "no time axis": (lambda p: p[:, 0], "must be uint8 \\[N,T,H,W,C\\]"),
-    "too few frames": (lambda p: p[:, : HORIZON - 1], f"{HORIZON - 1} predicted frames per video, fewer than the horizon"),
-    "too few videos": (lambda p: p[:3], "3 videos, the protocol scores 4"),
+    "too few frames": (lambda p: p[:, : HORIZON - 1], f"{HORIZON - 1} frames per video, the protocol predicts {HORIZON}"),
+    "too many frames": (lambda p: np.concatenate([p, p[:, :1]], 1), f"the protocol predicts {HORIZON}.*keep the first"),
+    "too few videos": (lambda p: p[:3], "3 videos, the protocol scores exactly 4"),
+    "extra videos": (lambda p: np.concatenate([p, p[:1]]), "5 videos, the protocol scores exactly 4"),
+    "extra samples": (lambda p: np.stack([p, p], 1), r"2 sample\(s\) per video, the protocol takes 1"),
     "wrong frame size": (lambda p: p[:, :, :32, :32], "frames are \\(32, 32, 1\\)"),
     "int16 frames": (lambda p: p.astype(np.int16), "must be uint8 in 0-255, got int16"),
 }

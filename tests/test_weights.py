@@ -109,3 +109,68 @@ def test_known_blob_ids_are_those_in_reference():
     assert weights.KNOWN_WEIGHTS["i3d_torchscript.pt"].blob_sha1 == "93daef59c7ae0e9e8f76225521407e60cbafa6aa"
     assert weights.KNOWN_WEIGHTS["i3d_pretrained_400.pt"].blob_sha1 == "a867b87ac3a9097d200598b1d48a1b890d8ec744"
     assert weights.KNOWN_WEIGHTS["rgb_imagenet.pt"].blob_sha1 == "73a4fd1d87eb3dbd97f33a9779fa1caa3d28111a"
+
+
+@pytest.fixture
+def local_server():
+    """An HTTP server on 127.0.0.1 that serves /<name> from a dict; /cut/<name> announces the whole file and
+    closes the connection after half of it (a download cut off)."""
+    import http.server
+    import threading
+
+    files = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            cut = self.path.startswith("/cut/")
+            body = files.get(self.path.removeprefix("/cut"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2] if cut else body)
+            if cut:
+                self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", files
+    server.shutdown()
+    server.server_close()
+
+
+def test_weights_command_lists_and_downloads_verified(tmp_path, monkeypatch, known_file, local_server):
+    from click.testing import CliRunner
+
+    from vidbench.cli import main
+
+    spec, content = known_file
+    content = bytes(range(256)) * 64  # 16 KiB: big enough that half of it is a real partial transfer
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _spec_for(_write(tmp_path / "ref", "fake.pt", content), spec, monkeypatch)
+    base, files = local_server
+    files.update({"/fake.pt": content, "/tampered.pt": content[:-1] + b"x"})
+    target = tmp_path / "w"
+
+    listed = CliRunner().invoke(main, ["weights", "--weights-dir", str(target)])
+    assert listed.exit_code == 0, listed.output
+    assert "fake.pt  (tests)" in listed.output and f"expects git blob id {git_blob_sha1(tmp_path / 'ref' / 'fake.pt')}; missing" in listed.output
+    assert str(target) in listed.output and "alexnet-owt-7be5be79.pth" in listed.output
+
+    for url, why in ((f"{base}/tampered.pt", "does not match"), (f"{base}/cut/fake.pt", "connection cut after 8192 of 16384 bytes"),
+                     (f"{base}/absent.pt", "failed")):
+        with pytest.raises(VidbenchError, match=why):
+            weights.download("fake.pt", target, url=url)
+        assert not target.exists() or list(target.iterdir()) == []  # no file, no partial file
+
+    done = CliRunner().invoke(main, ["weights", "--weights-dir", str(target), "--download", "fake.pt",
+                                     "--url", f"{base}/fake.pt"])
+    assert done.exit_code == 0, done.output
+    assert (target / "fake.pt").read_bytes() == content and "checksum verified" in done.output
+    assert f"ok: {target / 'fake.pt'}" in CliRunner().invoke(main, ["weights", "--weights-dir", str(target)]).output

@@ -63,6 +63,20 @@ def prepare_data(root: Path, num_train: int) -> Path:
     return root
 
 
+def trained_steps(run: Path) -> int:
+    """Steps an earlier demo run already trained (0: none), so a rerun says so instead of timing nothing."""
+    from vidbench.train.checkpoint import load_checkpoint
+
+    checkpoint = run / "checkpoint.pt"
+    return int(load_checkpoint(checkpoint).get("step", 0)) if checkpoint.exists() else 0
+
+
+def parameters(name: str) -> int:
+    from vidbench.models import create_model
+
+    return create_model(name, PRESET).num_parameters()
+
+
 def print_first_frames(results_dir: Path, labels, first: int = 8) -> None:
     """PSNR and digit accuracy over the first predicted frames, where a model that keeps the digits beats
     copy-last (the page's table averages all 64 frames; its curves show every frame)."""
@@ -102,11 +116,15 @@ def main(argv=None) -> int:
     runs = {}
     for name, steps in TRAINED.items():
         steps = max(1, round(steps * args.steps_scale))
-        log(f"training {name} (preset {PRESET}) from scratch for {steps} steps")
+        done = trained_steps(args.runs / name)
+        if done < steps:
+            log(f"training {name} (preset {PRESET}, {parameters(name):,} parameters) "
+                + (f"from step {done} to {steps}" if done else f"from scratch for {steps} steps"))
         t0 = time.time()
         runs[name] = train(name, root, preset=PRESET, steps=steps, batch_size=BATCH_SIZE, seq_len=SEQ_LEN,
                            run_dir=args.runs / name, checkpoint_every=100, device="cpu")
-        log(f"{name}: trained in {time.time() - t0:.0f} s -> {runs[name]}")
+        log(f"{name}: already trained ({done} steps) -> {runs[name]}" if done >= steps
+            else f"{name}: trained in {time.time() - t0:.0f} s -> {runs[name]}")
     sources = {**runs, **dict.fromkeys(UNTRAINED), REFERENCE.stem: REFERENCE}
     for label, checkpoint in sources.items():
         log(f"evaluating {label} on {PROTOCOL}")

@@ -7,15 +7,19 @@ from pathlib import Path
 import click
 
 from vidbench.cli.group import dataset_dir, main, progress
+from vidbench.evaluate.protocols import PREDICTIONS_FORMAT
 
 
 @main.command("evaluate")
-@click.option("--model", default=None, help="registered model name (a label with --predictions)")
+@click.option("--model", default=None,
+              help="registered name (`vidbench ls models`) or your own as package.module:attr (a VideoModel class "
+                   "or factory importable from PYTHONPATH); with --predictions, the row's label")
 @click.option("--preset", default=None, help="model preset (untrained parameter-free models only)")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
               help="checkpoint file or training run folder (default: the model's one run under models/)")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
-              help="score a .npy/.npz of uint8 [N,T,H,W,C] predicted frames instead of running a model")
+              help="score a file instead of running a model: " + PREDICTIONS_FORMAT + "; checked exactly "
+                   "against the protocol (`vidbench contexts` writes the context frames to predict from)")
 @click.option("--dataset", default=None,
               help="prepared dataset: name (datasets/<name>) or folder (default: the one the run was trained on)")
 @click.option("--protocol", default=None, help="evaluation protocol (default <dataset>@1; see `vidbench ls protocols`)")
@@ -45,6 +49,8 @@ def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, 
 
     \b
     vidbench evaluate --model cwvae --horizon 500     # the trained cwvae run under models/, e.g. minerl@1
+    vidbench evaluate --model my_pkg.mod:MyModel --dataset mmnist --protocol mmnist-short@1   # your model
+    vidbench evaluate --predictions preds.npy --model my-jax-model --dataset mmnist --protocol mmnist-short@1
     """
     import os
 
@@ -64,3 +70,26 @@ def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, 
     if main_rank:
         for line in summary_lines(results):
             click.echo(line)
+
+
+@main.command("contexts")
+@click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
+@click.option("--protocol", default=None, help="evaluation protocol (default <dataset>@1; see `vidbench ls protocols`)")
+@click.option("--horizon", type=int, default=None, help="as `vidbench evaluate --horizon` (counted from the first frame)")
+@click.option("--num-videos", type=int, default=None, help="as `vidbench evaluate --num-videos`")
+@click.option("--num-samples", type=int, default=None, help="as `vidbench evaluate --num-samples`")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="the .npz to write")
+def contexts_command(dataset, protocol, horizon, num_videos, num_samples, out):
+    """Write a protocol's context frames for a model outside vidbench (JAX, TensorFlow ...).
+
+    \b
+    OUT.npz: context uint8 [N,Tc,H,W,C] (0-255), video int64 [N] (test-split index),
+    predictions_shape [N,S,T,H,W,C], protocol, test_data_sha256. Predict from row n
+    the T frames after the context, then `vidbench evaluate --predictions FILE`.
+    """
+    from vidbench.evaluate.contexts import contexts_lines, write_contexts
+
+    record = write_contexts(dataset_dir(dataset), out, protocol=protocol, last_frame=horizon,
+                            num_videos=num_videos, num_samples=num_samples)
+    for line in contexts_lines(record):
+        click.echo(line)

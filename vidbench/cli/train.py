@@ -8,9 +8,11 @@ import click
 
 from vidbench.cli.group import dataset_dir, main
 
+MODEL_HELP = "model family (`vidbench ls models`), or your own as package.module:attr (see vidbench.models.base)"
+
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="model family (`vidbench ls models`)")
+@click.option("--model", "model_name", required=True, help=MODEL_HELP)
 @click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
 @click.option("--preset", default=None, help="model preset (default: the dataset's name when the family has it)")
 @click.option("--steps", type=int, default=None, help="total optimiser steps (a rerun with more continues the run)")
@@ -46,7 +48,7 @@ def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, s
 
 
 @main.command()
-@click.option("--model", "model_name", required=True, help="model family (`vidbench ls models`)")
+@click.option("--model", "model_name", required=True, help=MODEL_HELP)
 @click.option("--dataset", required=True, help="prepared dataset: name (datasets/<name>) or folder")
 @click.option("--preset", default=None, help="model preset (default: the dataset's name when the family has it)")
 @click.option("--lr", "lrs", default="1e-4,3e-4,1e-3", show_default=True, help="learning rates, in [1e-4, 1e-3]")

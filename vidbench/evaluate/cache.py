@@ -97,5 +97,9 @@ def _describe_diff(key, old, new) -> str:
             return f"written by protocol {old_name}, this command uses {new_name}"
         return f"protocol {new_name} fields differ"
     if key == "model":
-        return f"model {(old or {}).get('name')} vs {(new or {}).get('name')} (or another checkpoint)"
+        old, new = old or {}, new or {}
+        if old.get("name") == new.get("name") and old.get("weights_sha256") != new.get("weights_sha256"):
+            return (f"model {new.get('name')} with other weights (sha256 {str(old.get('weights_sha256'))[:12]} vs "
+                    f"{str(new.get('weights_sha256'))[:12]}); --replace (replace=True) re-scores it")
+        return f"model {old.get('name')} vs {new.get('name')} (or another checkpoint)"
     return f"{key} {old} vs {new}"

@@ -29,12 +29,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from vidbench.cpu_memory import keep_freed_memory
-from vidbench.data.loader import TestSequences
-from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.evaluate.accumulate import Accumulators
 from vidbench.evaluate.assemble import assemble_results
 from vidbench.evaluate.cache import FINGERPRINT, RunFolder
+from vidbench.evaluate.contexts import protocol_split
 from vidbench.evaluate.distributed import (
     close_distributed,
     init_distributed,
@@ -45,22 +44,33 @@ from vidbench.evaluate.distributed import (
 from vidbench.evaluate.feature_cache import GroundTruthFeatures, estimate_line
 from vidbench.evaluate.fvd_features import add_fvd_statistics, write_features
 from vidbench.evaluate.metric_set import MetricSet, resolve_metrics
-from vidbench.evaluate.protocols import resolve_protocol
 from vidbench.evaluate.scoring import batch_record, frames_scored, fvd_prefixes
 from vidbench.evaluate.sources import open_source
 from vidbench.fileio import atomic_write_json
 from vidbench.locking import OutputLock, check_output_file, claim_folder
 from vidbench.options import check_options
 
+RESULTS_DIR = Path("leaderboard") / "results"  # where `vidbench leaderboard` reads by default
+
+
+class WrittenResults(dict):
+    """A results dict (as written) that also knows where it was written: `.path`."""
+
+    def __init__(self, results: dict, path: Path):
+        super().__init__(results)
+        self.path = Path(path)
+
 
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
              horizon=None, last_frame=None, num_videos=None, num_samples=None, reduce=None, metrics=None, skip_unavailable=False,
-             weights_dir=None, batch_size=8, out=None, results_dir=None, run_dir=None, replace=False, seed=0,
+             weights_dir=None, batch_size=8, out=None, results_dir=RESULTS_DIR, run_dir=None, replace=False, seed=0,
              device=None, progress=None, echo=None, feature_cache=None) -> dict:
     """Evaluate a model (name + optional checkpoint, or a VideoModel) or a predictions file on a protocol.
 
     dataset: a prepared dataset folder. Returns the results dict, also written atomically (rank 0) to
-    `out`, or to results_dir/<run or model>-<protocol>.json (where `vidbench leaderboard` reads).
+    `out`, or to results_dir/<run or model>-<protocol>.json (default leaderboard/results/, where
+    `vidbench leaderboard` reads; results_dir=None: results.json in the cache folder); the returned dict's
+    `.path` says where (an attribute, not a key: the dict equals the file's contents).
     horizon: frames predicted; last_frame: the paper's count from the first frame (see resolve_protocol).
     replace: overwrite an earlier result (and cache) of the same model and protocol from another
     checkpoint of it; results of another model or protocol are never overwritten.
@@ -79,13 +89,10 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         device = pick_device(device, world)
         if device.type == "cpu":
             keep_freed_memory()  # prediction and I3D reuse freed activations (vidbench/cpu_memory.py)
-        split = PreparedSplit(dataset, "test", verify=True)
-        split.check_data_sha256()  # the test data's hash recorded below is that of the frames read here
-        protocol = resolve_protocol(split.dataset, protocol, horizon, num_videos, num_samples, reduce, last_frame)
-        TestSequences(split, protocol.num_videos, protocol.length)  # every scored video long enough
-        names = resolve_metrics(protocol, metrics)
+        split, protocol = protocol_split(dataset, protocol, horizon, num_videos, num_samples, reduce, last_frame)
+        names = resolve_metrics(protocol, metrics, split)
         frame_shape = tuple(split.info["shards"][0]["shape"][2:])
-        source = open_source(model, preset, checkpoint, predictions, protocol, frame_shape, device)
+        source = open_source(model, preset, checkpoint, predictions, protocol, frame_shape, device, split)
         metric_set = MetricSet(names, device, weights_dir, skip_unavailable, split)
         fingerprint = _plain({
             "protocol": protocol.to_dict(), "model": {k: v for k, v in source.identity.items() if k != "run"},
@@ -140,7 +147,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
             atomic_write_json(out, results)
             if echo is not None:
                 echo(f"wrote {out}")
-        return results
+        return WrittenResults(results, out)
     finally:
         locks.close()
         if started_dist:
@@ -160,7 +167,10 @@ def _paths(out, run_dir, identity, protocol, checkpoint, results_dir=None) -> tu
     label = re.sub(r"[^A-Za-z0-9._@-]+", "-", label)
     if run_dir is None and out is None:
         in_run = checkpoint is not None and Path(checkpoint).is_dir()
-        run_dir = Path(checkpoint) / f"eval-{slug}" if in_run else Path("runs") / "evals" / f"{label}-{slug}"
+        # A model evaluated as it is (an object, an outside model's own weights): one cache folder per weights,
+        # so re-weighting it re-scores instead of meeting the other weights' cached predictions.
+        weights = f"-w{identity['weights_sha256'][:8]}" if identity.get("weights_sha256") else ""
+        run_dir = Path(checkpoint) / f"eval-{slug}" if in_run else Path("runs") / "evals" / f"{label}-{slug}{weights}"
     if out is None:
         out = Path(results_dir) / f"{label}-{slug}.json" if results_dir is not None else Path(run_dir) / "results.json"
     out = Path(out)
@@ -181,6 +191,10 @@ def _check_out(out: Path, protocol, identity, replace: bool = False) -> None:
         raise VidbenchError(f"{out}: holds results of protocol {old_protocol.get('name')}, this command uses "
                             f"{protocol.name}; choose another --out")
     if old_model != _plain(identity) and not (replace and old_model.get("name") == identity.get("name")):
+        if old_model.get("name") == identity.get("name"):
+            raise VidbenchError(f"{out}: holds results of model {identity.get('name')} with other weights (another "
+                                f"checkpoint, or an object trained since); --replace (replace=True in Python) "
+                                f"overwrites it, or choose another --out")
         raise VidbenchError(f"{out}: holds results of model {old_model.get('name')} (another model or checkpoint); "
                             f"choose another --out, or --replace to overwrite a result of the same model from another checkpoint")
 

@@ -6,11 +6,18 @@ from __future__ import annotations
 from vidbench.errors import VidbenchError
 from vidbench.registry import METRICS
 
+# Metrics added to a protocol's own when the user names none, where the test videos support them: on Moving
+# MNIST the digit readout (does the prediction keep the digits?), which SSIM and PSNR reward blur for missing.
+# Not a protocol field, so published protocols and their results files stay as they are.
+DEFAULT_EXTRA = {"mmnist": ("readout",)}
 
-def resolve_metrics(protocol, metrics=None) -> list[str]:
+
+def resolve_metrics(protocol, metrics=None, split=None) -> list[str]:
     import vidbench.metrics  # noqa: F401  (fills the registry)
 
     names = list(protocol.metrics) if metrics is None else list(metrics)
+    if metrics is None and split is not None:
+        names += [m for m in DEFAULT_EXTRA.get(protocol.dataset, ()) if m not in names and _has_metadata(m, split)]
     for name in names:
         METRICS.info(name)  # unknown name -> "did you mean"
     key = protocol.reduce[5:]
@@ -83,6 +90,16 @@ class MetricSet:
         # Chance level per output where the registry states one (readout): the leaderboard prints it.
         self.chance = {out: float(v) for name in names if name in self.metadata or name in self.frame
                        for out, v in METRICS.info(name).get("chance", {}).items()}
+
+
+def _has_metadata(name: str, split) -> bool:
+    from vidbench.metrics.weights import MetricUnavailable
+
+    try:
+        _check_metadata(name, split)
+        return True
+    except MetricUnavailable:
+        return False
 
 
 def _check_metadata(name: str, split) -> None:

@@ -12,6 +12,11 @@ from dataclasses import asdict, dataclass, field
 from vidbench.errors import VidbenchError
 from vidbench.registry import PROTOCOLS
 
+# What `vidbench evaluate --predictions` takes (README "Your model", --help; sources.PredictionsFile checks it).
+PREDICTIONS_FORMAT = ("a .npy (or an .npz of one array, or of one named 'predictions') of uint8 0-255 "
+                      "[N,T,H,W,C], or [N,S,T,H,W,C] for S samples per video: N = the protocol's test videos in "
+                      "order, T = the predicted frames only (no context frames)")
+
 
 def doubling_prefixes(horizon: int, start: int = 16) -> tuple[int, ...]:
     """16, 32, 64 ... and the full horizon: the growing sub-sequences of the paper's FVD curves.
@@ -116,3 +121,17 @@ def resolve_protocol(dataset: str, protocol=None, horizon=None, num_videos=None,
     label = ",".join(f"{k}={v}" for k, v in changes.items())
     prefixes = () if "horizon" in changes else p.fvd_prefixes  # recomputed for the new horizon
     return dataclasses.replace(p, name=f"{p.name}[{label}]", fvd_prefixes=prefixes, **changes)
+
+
+def check_split_size(split, protocol: Protocol, named: bool) -> None:
+    """The test split holds the protocol's videos; when it does not, say which protocol was used and why
+    (a defaulted `<dataset>@1` on a small dataset is the usual cause) and how to pick another."""
+    if protocol.num_videos <= len(split):
+        return
+    how = "" if named else f"; --protocol defaulted to {protocol.name}"
+    smaller = [p.name for p in (PROTOCOLS.get(n) for n in PROTOCOLS.names())
+               if p.dataset == protocol.dataset and p.num_videos <= len(split)]
+    pick = f"pick another with --protocol ({', '.join(smaller)}; see `vidbench ls protocols`)" if smaller else \
+        "see `vidbench ls protocols`"
+    raise VidbenchError(f"{split.root}: asked for {protocol.num_videos} {split.split} videos ({protocol.name}{how}), "
+                        f"the split has {len(split)}; {pick}, or pass --num-videos {len(split)} (renames the protocol)")

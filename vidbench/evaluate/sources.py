@@ -73,18 +73,26 @@ class ModelSource:
         return out
 
 
-def open_source(model, preset, checkpoint, predictions, protocol, frame_shape, device):
+def open_source(model, preset, checkpoint, predictions, protocol, frame_shape, device, split=None):
     """A predictions file (`model` is then only its label), a VideoModel object, or a model to load."""
     if predictions is not None:
+        first = (lambda: split.sequence(0)[: protocol.context]) if split is not None else None
         source = PredictionsFile(predictions, num_videos=protocol.num_videos, horizon=protocol.horizon,
-                                 num_samples=protocol.num_samples, frame_shape=frame_shape)
+                                 num_samples=protocol.num_samples, frame_shape=frame_shape,
+                                 context=protocol.context, first_context=first)
         if model is not None:
             source.identity["name"] = str(model)
         return source
     if isinstance(model, torch.nn.Module):
-        return ModelSource(model, {"name": model.config.get("name", type(model).__name__), "config": model.config,
-                                   "checkpoint": None, "checkpoint_sha256": None}, device)
+        return ModelSource(model, in_process_identity(model, model.config.get("name", type(model).__name__)), device)
     return load_model(model, preset, checkpoint, device)
+
+
+def in_process_identity(model, name: str) -> dict:
+    """What a row of a model evaluated as it is (an object, or an outside model ready-trained) records: its
+    parameters and a sha256 of its weights, which also keys the evaluation cache (other weights: re-scored)."""
+    return {"name": name, "config": model.config, "checkpoint": None, "checkpoint_sha256": None,
+            "parameters": model.num_parameters(), "weights_sha256": model.weights_sha256()}
 
 
 def load_model(name: str | None, preset: str | None, checkpoint, device: torch.device) -> ModelSource:
@@ -117,20 +125,27 @@ def load_model(name: str | None, preset: str | None, checkpoint, device: torch.d
     if name is None:
         raise VidbenchError("evaluate: give --model NAME, --checkpoint PATH or --predictions FILE")
     model = create_model(name, preset)
-    if model.num_parameters() > 0:
+    if model.num_parameters() > 0 and model.needs_training:
         # An untrained network would give numbers that look like results and mean nothing. (random-frame,
         # which learns from data without parameters, refuses by itself until it has seen frames.)
-        raise VidbenchError(f"model {name!r} must be trained first: pass --checkpoint (a run folder or .pt file)")
+        raise VidbenchError(f"model {name!r} must be trained first: pass --checkpoint (a run folder or .pt file)"
+                            + ("; a model that loads its own trained weights sets needs_training = False"
+                               if ":" in name else ""))
+    if model.num_parameters() > 0:  # arrived trained (an outside model's own weights): which weights, recorded
+        return ModelSource(model, in_process_identity(model, name), device)
     return ModelSource(model, {"name": name, "config": model.config, "checkpoint": None,
                                "checkpoint_sha256": None}, device)
 
 
 class PredictionsFile:
-    """Another framework's predictions: .npy or .npz of uint8 [N,T,H,W,C] (or [N,S,T,H,W,C] for S samples),
-    holding only the predicted frames (the first `horizon` are scored). .npy and uncompressed .npz are
-    memory-mapped, so the file is never read whole."""
+    """Another framework's predictions, checked exactly against the protocol (contexts.PREDICTIONS_FORMAT):
+    .npy or .npz of uint8 [N,T,H,W,C] (or [N,S,T,H,W,C] for S samples) holding the protocol's N videos in
+    order and its T predicted frames only. Any other count is an error saying what was expected, never a cut:
+    a file that also holds the context frames (T = context + horizon, its first frames equal to the test
+    videos' own) is refused with the slice that fixes it. .npy and uncompressed .npz are memory-mapped."""
 
-    def __init__(self, path, *, num_videos: int, horizon: int, num_samples: int, frame_shape: tuple):
+    def __init__(self, path, *, num_videos: int, horizon: int, num_samples: int, frame_shape: tuple,
+                 context: int | None = None, first_context=None):
         self.path = check_file(path, "predictions file")
         self.array = _open_array(self.path)
         a = self.array
@@ -143,19 +158,40 @@ class PredictionsFile:
         n, s, t = a.shape[:3]
         if tuple(a.shape[3:]) != tuple(frame_shape):
             raise VidbenchError(f"{self.path}: frames are {tuple(a.shape[3:])} (H,W,C), the test videos are {tuple(frame_shape)}")
-        if n < num_videos:
-            raise VidbenchError(f"{self.path}: {n} videos, the protocol scores {num_videos}")
-        if t < horizon:
-            raise VidbenchError(f"{self.path}: {t} predicted frames per video, fewer than the horizon {horizon}")
-        if s < num_samples:
-            raise VidbenchError(f"{self.path}: {s} sample(s) per video, the protocol needs {num_samples}")
+        if n != num_videos:
+            raise VidbenchError(f"{self.path}: {n} videos, the protocol scores exactly {num_videos} (the first "
+                                f"{num_videos} test videos, in order: `vidbench contexts` writes their context "
+                                f"frames); write those, or pass --num-videos {n} (renames the protocol)")
+        if t != horizon:
+            raise VidbenchError(f"{self.path}: {_frames_problem(t, horizon, context, a, first_context)}")
+        if s != num_samples:
+            layout = "[N,T,H,W,C]" if num_samples == 1 else f"[N,{num_samples},T,H,W,C]"
+            raise VidbenchError(f"{self.path}: {s} sample(s) per video, the protocol takes {num_samples} ({layout}); "
+                                f"pass --num-samples {s} (renames the protocol) or write {num_samples}")
         self.frames = a
         self.identity = {"name": self.path.stem, "config": {}, "source": "predictions",
                          "predictions_file": self.path.name, "predictions_sha256": sha256_file(self.path)}
         self.name = self.path.name
 
     def predictions(self, videos: list[int], context, horizon: int, num_samples: int, seed: int) -> np.ndarray:
-        return np.array(self.frames[videos[0] : videos[-1] + 1, :num_samples, :horizon])  # a writable copy
+        return np.array(self.frames[videos[0] : videos[-1] + 1])  # a writable copy
+
+
+def _frames_problem(t: int, horizon: int, context: int | None, a: np.ndarray, first_context) -> str:
+    """Why T frames per video are not the protocol's `horizon` predicted frames, with the fix: a file that
+    includes the context (its first frames are the test video's own), or --horizon counted the other way."""
+    said = f"{t} frames per video, the protocol predicts {horizon}"
+    if context is None:
+        return f"{said}; the file holds the predicted frames only"
+    span = f"frames {context + 1}-{context + horizon}, after the {context} context frames"
+    if t == context + horizon and first_context is not None and np.array_equal(a[0, 0, :context], first_context()):
+        return (f"{said} ({span}): its first {context} frames are the test video's context frames, so the file "
+                f"includes them; write only the predicted frames, e.g. np.save(path, preds[:, {context}:])")
+    fix = (f"if the file holds {t} predicted frames, pass --horizon {context + t} (--horizon counts from the first "
+           f"frame: {context} context + {t} predicted)")
+    if t > horizon:
+        fix += f", or keep the first {horizon}: preds[:, :{horizon}]"
+    return f"{said} ({span}); {fix}"
 
 
 def _dtype_problem(a: np.ndarray) -> str:

@@ -70,9 +70,11 @@ def find_run(model: str, dataset: Path | None, runs_dir: Path = RUNS_DIR) -> Pat
         listed = "; ".join(str(r) for r in runs)
         raise VidbenchError(f"{len(runs)} trained {model} runs{on} under {runs_dir}/ ({listed}); "
                             f"choose one with --checkpoint RUN")
-    data = dataset_name or "minerl"
-    raise VidbenchError(f"no trained {model} run{on} under {runs_dir}/; make one with "
-                        f"`vidbench prepare {data}` then `vidbench train --model {model} --dataset {data}`, "
+    if dataset is not None:  # already prepared (the demo's, or any folder): no need to prepare another
+        make = f"`vidbench train --model {model} --dataset {dataset}`"
+    else:
+        make = f"`vidbench prepare minerl` then `vidbench train --model {model} --dataset minerl`"
+    raise VidbenchError(f"no trained {model} run{on} under {runs_dir}/; make one with {make}, "
                         f"or name one with --checkpoint")
 
 

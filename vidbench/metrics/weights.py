@@ -5,6 +5,8 @@ Public API:
     KNOWN_WEIGHTS: dict name -> WeightFile(name, used_by, url, blob_sha1, sha256_prefix)
     MetricUnavailable(VidbenchError): the file is missing; evaluate may record the metric as unavailable
     verify(path, spec) -> None (raises VidbenchError on a checksum mismatch)
+    status(weights_dir=None) -> what each file is for, where it is looked for, its checksum, what is here
+    download(name, weights_dir=None, url=None) -> Path (`vidbench weights --download NAME`)
 
 Lookup order for a known file name: an explicit folder (`--weights-dir`), the folder in $VIDBENCH_WEIGHTS, the torch hub
 cache ($TORCH_HOME/hub/checkpoints, where torchvision's own download puts alexnet-owt-7be5be79.pth), then a download
@@ -16,6 +18,7 @@ puts in the file name (the torch.hub check_hash convention). Nothing falls back 
 
 from __future__ import annotations
 
+import http.client
 import os
 import urllib.request
 from dataclasses import dataclass
@@ -104,20 +107,74 @@ def _missing_message(spec: WeightFile, dirs: list[Path], why: str = "") -> str:
             f"or ${ENV_DIR}")
 
 
-def _download(spec: WeightFile, dest: Path) -> None:
+def _download(spec: WeightFile, dest: Path, url: str | None = None) -> None:
+    """Fetch into a hidden partial file, verify it, then move it in place: a failure leaves nothing behind.
+    A cut connection (fewer bytes than announced) raises OSError like any other network failure."""
+    url = url or spec.url
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.partial")
     try:
-        with urllib.request.urlopen(spec.url, timeout=_DOWNLOAD_TIMEOUT_S) as r, open(tmp, "wb") as f:
+        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as r, open(tmp, "wb") as f:
+            received = 0
             while block := r.read(1 << 20):
                 f.write(block)
+                received += len(block)
+            announced = r.headers.get("Content-Length") if getattr(r, "headers", None) is not None else None
+        if announced is not None and announced.isdigit() and received != int(announced):
+            raise OSError(f"connection cut after {received} of {announced} bytes")
         try:
             verify(tmp, spec)
         except VidbenchError as e:
-            raise VidbenchError(f"downloaded from {spec.url}: {e}") from None
+            raise VidbenchError(f"downloaded from {url}: {e}") from None
         os.replace(tmp, dest)
+    except http.client.HTTPException as e:  # IncompleteRead (a cut connection) is not an OSError
+        raise OSError(f"{url}: {type(e).__name__}: {e}") from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def expected_checksum(spec: WeightFile) -> str:
+    """What a copy must match, as `vidbench weights` prints it."""
+    if spec.blob_sha1:
+        return f"git blob id {spec.blob_sha1}"
+    if spec.sha256_prefix:
+        return f"sha256 starting {spec.sha256_prefix} (torchvision's file-name convention)"
+    return "no known checksum"
+
+
+def status(weights_dir=None) -> list[dict]:
+    """Each known weight file: what needs it, where it is looked for, what it must match and what is here
+    (the first copy found in the search order, verified: "ok", or why not)."""
+    dirs = search_dirs(weights_dir)
+    rows = []
+    for spec in KNOWN_WEIGHTS.values():
+        found = next((d / spec.name for d in dirs if (d / spec.name).is_file()), None)
+        state = "missing"
+        if found is not None:
+            try:
+                verify(found, spec)
+                state = "ok"
+            except VidbenchError as e:
+                state = f"wrong file ({e})"
+        rows.append({"name": spec.name, "used_by": spec.used_by, "expected": expected_checksum(spec),
+                     "url": spec.url, "looked_in": [str(d) for d in dirs], "found": found, "state": state})
+    return rows
+
+
+def download(name: str, weights_dir=None, url: str | None = None) -> Path:
+    """Download a known weight file into weights_dir (default: the torch hub cache), verified before it lands."""
+    spec = KNOWN_WEIGHTS.get(name)
+    if spec is None:
+        raise VidbenchError(f"unknown weight file {name!r}; known: {', '.join(KNOWN_WEIGHTS)}")
+    if not (url or spec.url):
+        raise VidbenchError(f"{name}: no public address is known; pass --url, or put the file in "
+                            f"{hub_checkpoints_dir()} by hand")
+    dest = Path(weights_dir or hub_checkpoints_dir()) / name
+    try:
+        _download(spec, dest, url)
+    except OSError as e:
+        raise VidbenchError(f"{name}: download from {url or spec.url} failed ({e}); nothing was written") from None
+    return dest
 
 
 def locate(name_or_path, weights_dir=None, download: bool | None = None) -> Path:
@@ -154,4 +211,4 @@ def describe(path: Path) -> dict:
     return {"file": Path(path).name, "git_blob_sha1": git_blob_sha1(path)}
 
 
-__all__ = ["KNOWN_WEIGHTS", "MetricUnavailable", "WeightFile", "describe", "locate", "verify"]
+__all__ = ["KNOWN_WEIGHTS", "MetricUnavailable", "WeightFile", "describe", "download", "locate", "status", "verify"]

@@ -1,8 +1,25 @@
-"""The one interface every model implements, and the model registry's front door.
+"""The one interface every model implements (yours too), and the model registry's front door.
 
-    loss(video float[B,T,C,H,W] in [0,1]) -> {"loss": scalar to minimise, plus named logs (nll, kl_l0 ...)}
-    predict(context float[B,Tc,C,H,W], horizon, num_samples=1, generator=None)
-        -> float[B, num_samples, horizon, C, H, W] in [0,1]
+The contract, all of it (README "Your model"; examples/my_model.py is a copyable one that a test evaluates):
+
+    class MyModel(VideoModel):                      # a torch.nn.Module
+        def __init__(self, channels=1, **options):  # the keys of self.config, as keywords (checkpoints rebuild it)
+            super().__init__({"channels": channels, **options})
+        def predict(self, context, horizon, num_samples=1, generator=None):
+            # context: float32 [B, Tc, C, H, W] in [0, 1], the protocol's Tc ground-truth frames (36)
+            # returns: float   [B, num_samples, horizon, C, H, W] in [0, 1], the `horizon` frames after the
+            #          context only (values outside [0, 1] are clipped; NaN/inf is an error naming the video).
+            # Draw randomness from `generator` (seeded per batch) so scores are reproducible.
+        def loss(self, video):                      # only for `vidbench train`
+            # video: float32 [B, T, C, H, W] in [0, 1] -> {"loss": scalar to minimise, plus named logs}
+        needs_training = False                      # set it when the model arrives trained (its own weights):
+                                                    # evaluate uses it as is, recording a sha256 of its weights
+
+Name it without editing vidbench: `--model my_pkg.my_module:MyModel` (a VideoModel subclass, or a factory
+returning one, importable from PYTHONPATH), an entry point in the group "vidbench.models" of an installed
+package (then `vidbench ls models` lists it and `--model NAME` works), or pass the object to
+vidbench.evaluate.evaluate(dataset, model=obj). Frameworks other than torch: `vidbench contexts` writes the
+context frames to predict from, `vidbench evaluate --predictions` scores the frames predicted.
 
 Models are registered by family ("cwvae", "svg", ...); a family's factory takes a preset name (usually the
 dataset: "mmnist", "minerl"; "tiny" for tests) plus overrides, and returns a VideoModel whose `config`
@@ -11,6 +28,8 @@ holds everything needed to rebuild it (written into every checkpoint and results
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from contextlib import contextmanager
 
 import torch
@@ -33,9 +52,9 @@ class VideoModel(nn.Module):
     # no host synchronisation; only the CW-VAE family's is checked against its eager step (tests/test_cuda.py).
     cuda_graphs_refusal: str | None = "its training step has not been checked for host synchronisation"
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict | None = None):
         super().__init__()
-        self.config = dict(config)
+        self.config = dict(config or {})
 
     def loss(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -70,6 +89,16 @@ class VideoModel(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def weights_sha256(self) -> str:
+        """sha256 over every state_dict entry (name, dtype, shape, bytes) in name order: what decides the
+        numbers of a model evaluated in-process, so a cache or results row of other weights never matches."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            tensor = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        return digest.hexdigest()
+
 
 def preset_config(family: str, preset: str, overrides: dict, presets: dict, defaults: dict) -> dict:
     """A family's resolved config: defaults, then the preset, then the user's overrides (checked by name)."""
@@ -83,9 +112,15 @@ def preset_config(family: str, preset: str, overrides: dict, presets: dict, defa
 
 
 def create_model(name: str, preset: str | None = None, **overrides) -> VideoModel:
-    """create_model("cwvae", preset="mmnist"); create_model("cwvae", preset="tiny", channels=3)."""
+    """create_model("cwvae", preset="mmnist"); create_model("cwvae", preset="tiny", channels=3);
+    create_model("my_pkg.models:MyModel") (a class is called with the overrides as keywords)."""
     factory = MODELS.get(name)
+    if isinstance(factory, type) and preset is not None and "preset" not in inspect.signature(factory).parameters:
+        raise VidbenchError(f"model {name}: {factory.__name__} takes no preset (got --preset {preset})")
     model = factory(preset, **overrides) if preset is not None else factory(**overrides)
+    if not isinstance(model, VideoModel):
+        raise VidbenchError(f"model {name}: {getattr(factory, '__name__', factory)} gave a {type(model).__name__}, "
+                            f"not a vidbench.models.base.VideoModel (its docstring states the contract)")
     model.config.setdefault("name", name)
     return model
 

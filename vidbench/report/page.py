@@ -52,13 +52,13 @@ def _figure(path: Path, title: str, caption: str, page_dir: Path) -> str:
 
 def _provenance(results: list[Result]) -> str:
     head = ["model", "family", "protocol", "context", "horizon", "videos", "samples", "parameters",
-            "trained steps", "training (min)", "how it was trained", "checkpoint sha256", "git commit", "device", "eval time (s)", "file"]
+            "trained steps", "training (min)", "how it was trained", "sha256 (checkpoint / weights / predictions file)", "git commit", "device", "eval time (s)", "file"]
     rows = []
     for r in sorted(results, key=lambda r: (r.protocol, r.model)):
         raw = r.raw
         model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
         env, run = raw.get("environment") or {}, raw.get("run") or {}
-        sha = str(model.get("checkpoint_sha256") or "")[:12]
+        sha = str(model.get("checkpoint_sha256") or model.get("weights_sha256") or model.get("predictions_sha256") or "")[:12]
         seconds = model.get("training_seconds")
         record = model.get("record") if isinstance(model.get("record"), dict) else {}
         how = "; ".join(str(record[k]) for k in ("command", "note") if record.get(k))  # exported weights only

@@ -66,7 +66,8 @@ def default_preset(model_name: str, dataset: str) -> str | None:
 
 
 def default_run_dir(model_name: str, preset: str | None, dataset: str) -> Path:
-    return Path("models") / "-".join(p for p in (model_name, preset, dataset) if p)
+    # An outside model's "package.module:attr" name becomes package.module-attr (no colon in a folder name).
+    return Path("models") / "-".join(p.replace(":", "-") for p in (model_name, preset, dataset) if p)
 
 
 def _identity(config: dict) -> dict:

@@ -52,7 +52,7 @@ def sweep(model_name: str, dataset_root, *, lrs, stds, preset=None, out_dir="mod
     preset = preset if preset is not None else default_preset(model_name, dataset)
     runs = []
     for suffix, overrides in grid(model_name, lrs, stds):
-        run_dir = Path(out_dir) / f"{model_name}-{preset}-{dataset}-{suffix}"
+        run_dir = Path(out_dir) / f"{model_name.replace(':', '-')}-{preset}-{dataset}-{suffix}"
         echo(f"sweep: {run_dir.name} ({', '.join(f'{k}={v:g}' for k, v in overrides.items())})")
         train(model_name, dataset_root, preset=preset, overrides=overrides, run_dir=run_dir, echo=echo,
               **(train_kwargs or {}))
