@@ -67,14 +67,11 @@ def exported_lineage(state: dict) -> list[dict]:
                                               "note": record.get("note")}]}]
 
 
-def load_init_weights(path, model: torch.nn.Module) -> dict:
-    """Put the weights of an exported file (`vidbench export`, a zoo file) into `model`, which must be the
-    same model (same config); returns the lineage start {"init_from", "earlier_runs"}. Weights saved in bf16
-    are cast to the model's dtype by load_state_dict's copy."""
-    from vidbench.train.checkpoint import load_checkpoint
-
+def load_init_weights(path, state: dict, model: torch.nn.Module) -> dict:
+    """Put the weights of an exported file (`vidbench export`, a zoo file; `state` as load_checkpoint read
+    it) into `model`, which must be the same model (same config); returns the lineage start {"init_from",
+    "earlier_runs"}. Weights saved in bf16 are cast to the model's dtype by load_state_dict's copy."""
     path = Path(path)
-    state = load_checkpoint(path)
     theirs = (state.get("config") or {}).get("model")
     if theirs != model.config:
         diffs = [k for k in sorted(set(theirs or {}) | set(model.config)) if (theirs or {}).get(k) != model.config.get(k)]

@@ -172,7 +172,9 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
     session_start = _now()
     torch.manual_seed(seed)  # the same initial weights on every rank and in every rerun
     model = create_model(model_name, preset, **overrides)
-    lineage_start = load_init_weights(init_from, model) if init_from is not None else None
+    lineage_start = None
+    if init_from is not None:
+        lineage_start = load_init_weights(init_from, load_checkpoint(init_from), model)
     channels, frame_shape = model.config.get("channels"), split.info.get("frame_shape")
     if channels is not None and frame_shape and frame_shape[-1] != channels:
         raise VidbenchError(f"{split.root}: frames have {frame_shape[-1]} channel(s), model {model_name} "
