@@ -13,7 +13,8 @@ from vidbench.cli.group import dataset_dir, main, progress
 @click.option("--model", default=None, help="registered model name (a label with --predictions)")
 @click.option("--preset", default=None, help="model preset (untrained parameter-free models only)")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="checkpoint file or training run folder (default: the model's one run under models/)")
+              help="checkpoint file, training run folder, or zoo:<name> (a zoo model, its sha256 checked; "
+                   "default: the model's one run under models/)")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="score a .npy/.npz of uint8 [N,T,H,W,C] predicted frames instead of running a model")
 @click.option("--dataset", default=None,

@@ -17,6 +17,7 @@ model continued from a continued model lists every run, each with its steps, com
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shlex
 import subprocess
@@ -32,7 +33,10 @@ LINEAGE_NAME = "lineage.json"
 
 
 def git_commit() -> str | None:
-    """The vidbench checkout's commit (None when not run from a git checkout)."""
+    """The vidbench checkout's commit; $VIDBENCH_COMMIT where the code runs from a copy without .git (the GPU
+    machine receives the working tree, not the repository); None when neither says."""
+    if os.environ.get("VIDBENCH_COMMIT"):
+        return os.environ["VIDBENCH_COMMIT"]
     try:
         done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
                               text=True, timeout=10)
@@ -51,8 +55,13 @@ def device_name(device: torch.device) -> str:
 def this_command() -> str:
     """The command line that is running, as a user would retype it."""
     argv = list(sys.argv)
-    if argv and Path(argv[0]).name in ("__main__.py", "vidbench"):
+    package = Path(__file__).resolve().parents[1]
+    script = Path(argv[0]).resolve() if argv else None
+    if script is not None and (script.name == "vidbench" or script == package / "cli" / "__main__.py"):
         argv = ["vidbench", *argv[1:]]
+    elif script is not None and script.suffix == ".py" and script.is_relative_to(package):
+        module = ".".join(script.relative_to(package.parent).with_suffix("").parts)
+        argv = ["python", "-m", module, *argv[1:]]
     return shlex.join(argv) if argv else "(library call)"
 
 
