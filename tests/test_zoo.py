@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from vidbench import zoo_job
 from vidbench.cli import main
 from vidbench.errors import VidbenchError
+from vidbench.evaluate.per_frame import read_per_frame
 from vidbench.evaluate.results import read_result
 from vidbench.train import zoo
 from vidbench.train.checkpoint import load_checkpoint
@@ -37,7 +38,8 @@ def test_the_cpu_rehearsal_writes_a_returnable_zoo_entry(rehearsal):
     assert len(files) <= 8 and all(p.is_file() and p.stat().st_size <= MIB16 for p in files)  # the return limits
     assert all(RETURNABLE.match(p.name) for p in files)
     name = manifest["name"]
-    assert {p.name for p in files} == {f"{name}.json", f"{name}.pt", f"{name}.results.json", f"{name}.log.jsonl"}
+    assert {p.name for p in files} == {f"{name}.json", f"{name}.pt", f"{name}.results.json", f"{name}.log.jsonl",
+                                       f"{name}.results.frames.npz"}
     # provenance: what trained it, on what, how long, with which commands; a budget stop recorded
     assert manifest["model"] == "cwvae" and manifest["preset"] == "tiny" and manifest["dtype"] == "bf16"
     assert manifest["steps"] >= 1 and manifest["total_steps"] == manifest["steps"]
@@ -62,6 +64,8 @@ def test_the_cpu_rehearsal_writes_a_returnable_zoo_entry(rehearsal):
     for metric in ("ssim", "ssim_cwvae", "psnr", "psnr_cwvae", "readout_accuracy"):
         assert metric in manifest["results"][PROTOCOL]["summary"]
         assert len(raw["per_video"][metric]) == 2  # per-video values travel
+    frames = read_per_frame(out / f"{name}.results.json")  # and per-frame ones, for compare --bands
+    assert frames["psnr"].shape == (2, 64)
 
 
 def test_a_zoo_model_evaluates_by_name_and_reproduces_its_results(rehearsal, monkeypatch, tmp_path):

@@ -45,8 +45,9 @@ parameters and sha256 go into the manifest. A continued run (--init-from) uses t
 higher per earlier run (its data order is not the earlier run's replayed).
 
 Out (all names letters, digits, '.', '_', '-'): <name>.json (the zoo manifest), <name>.pt or
-<name>.pt.part0.. (bf16 weights), <name>.results.json (copy to leaderboard/results/<name>-mmnist@1.json),
-<name>.log.jsonl (the training log).
+<name>.pt.part0.. (bf16 weights), <name>.results.json and <name>.results.frames.npz (per-video per-frame
+values, for `vidbench compare --bands`; copy both to leaderboard/results/ as <name>-mmnist@1.json and
+<name>-mmnist@1.frames.npz), <name>.log.jsonl (the training log): 5 files, 6-8 when the weights are in parts.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ def run_job(args: argparse.Namespace) -> dict:
                          out=work / f"{name}.results.json", run_dir=work / "eval", device=args.device, echo=print)
     parts = split_parts(weights, out)
     shutil.copyfile(work / f"{name}.results.json", out / f"{name}.results.json")
+    shutil.copyfile(work / f"{name}.results.frames.npz", out / f"{name}.results.frames.npz")  # compare --bands
     shutil.copyfile(run_dir / "log.jsonl", out / f"{name}.log.jsonl")
     options = "".join(f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in MODES[args.mode].items())
     commands = [
