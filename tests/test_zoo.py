@@ -12,6 +12,7 @@ from vidbench.cli import main
 from vidbench.errors import VidbenchError
 from vidbench.evaluate.per_frame import read_per_frame
 from vidbench.evaluate.results import read_result
+from vidbench.report import origin
 from vidbench.train import zoo
 from vidbench.train.checkpoint import load_checkpoint
 
@@ -120,3 +121,24 @@ def test_an_unknown_zoo_name_lists_the_zoo(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "MANIFEST_DIR", tmp_path)
     with pytest.raises(VidbenchError, match="zoo model 'nosuch': no manifest .*zoo models: none yet"):
         zoo.resolve_zoo("nosuch")
+
+
+def test_zoo_rows_are_marked_apart_and_the_reference_row_says_its_test_scores_were_seen(rehearsal, tmp_path):
+    from vidbench.report.publish import write_leaderboard
+
+    out, manifest = rehearsal
+    raw = json.loads((out / f"{manifest['name']}.results.json").read_text())
+    folder = tmp_path / "results"
+    folder.mkdir()
+    demo = {**raw, "model": {k: v for k, v in raw["model"].items() if k != "record"} | {"run": "cwvae-demo"}}
+    reference = {**raw, "model": {**demo["model"], "run": "cwvae-reference", "record": {"note": "shipped"},
+                                  "checkpoint_sha256": next(iter(origin.SEEN_TEST_SCORES))}}
+    for name, data in ((manifest["name"], raw), ("cwvae-demo", demo), ("cwvae-reference", reference)):
+        (folder / f"{name}.json").write_text(json.dumps(data))
+    write_leaderboard(folder, tmp_path / "board", with_paper=False)
+    table = (tmp_path / "board" / "table.md").read_text()
+    assert re.search(rf"\| {re.escape(manifest['name'])} \| zoo \|", table)
+    assert "| cwvae-demo | measured |" in table and "| cwvae-reference | measured |" in table
+    page = (tmp_path / "board" / "index.html").read_text()
+    assert "<b>Zoo models</b>" in page and f"{manifest['name']}: zoo model, trained {manifest['steps']:,} steps" in page
+    assert "cwvae-reference: trained longer (12,000 -&gt; 20,000 steps) after its scores on the demo&#x27;s test" in page
