@@ -92,3 +92,38 @@ def test_init_from_refuses_weights_of_another_model_config(tiny_mmnist, tmp_path
     with pytest.raises(VidbenchError, match="--init-from .*model config differs.*dec_std"):
         train("cwvae", tiny_mmnist, steps=1, run_dir=tmp_path / "other", init_from=exported,
               overrides={"dec_std": 0.5}, **FAST)
+
+
+def test_cli_minutes_init_from_and_bf16_export(tiny_mmnist, tmp_path):
+    from click.testing import CliRunner
+
+    from vidbench.cli import main
+
+    common = ["train", "--model", "cwvae", "--preset", "tiny", "--dataset", str(tiny_mmnist), "--batch-size", "4",
+              "--seq-len", "12", "--num-workers", "0"]
+    # a budget of 0.06 s ends at the first step's check (set-up alone takes longer)
+    result = CliRunner().invoke(main, [*common, "--steps", "1000", "--minutes", "0.001", "--run-dir", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    state = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
+    assert state["stopped"]["reason"] == "budget" and state["step"] < 1000
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "a"), "--out", str(tmp_path / "a.pt"), "--dtype", "bf16"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, [*common, "--steps", "1", "--init-from", str(tmp_path / "a.pt"),
+                                       "--run-dir", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    lineage = json.loads((tmp_path / "b" / "lineage.json").read_text())
+    assert lineage["init_from"]["file"] == "a.pt" and lineage["earlier_runs"][0]["steps"] == state["step"]
+
+
+def test_the_recorded_command_is_what_a_user_would_retype(monkeypatch):
+    import sys
+    from pathlib import Path
+
+    import vidbench
+    from vidbench.train.lineage import this_command
+
+    package = Path(vidbench.__file__).parent
+    monkeypatch.setattr(sys, "argv", [str(package / "cli" / "__main__.py"), "train", "--model", "x y"])
+    assert this_command() == "vidbench train --model 'x y'"
+    monkeypatch.setattr(sys, "argv", [str(package / "zoo_job.py"), "--minutes", "1"])
+    assert this_command() == "python -m vidbench.zoo_job --minutes 1"
