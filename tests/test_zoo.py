@@ -142,3 +142,15 @@ def test_zoo_rows_are_marked_apart_and_the_reference_row_says_its_test_scores_we
     page = (tmp_path / "board" / "index.html").read_text()
     assert "<b>Zoo models</b>" in page and f"{manifest['name']}: zoo model, trained {manifest['steps']:,} steps" in page
     assert "cwvae-reference: trained longer (12,000 -&gt; 20,000 steps) after its scores on the demo&#x27;s test" in page
+
+
+def test_training_is_cut_to_fit_the_call_when_the_data_took_longer():
+    args = zoo_job.parse_args(["--minutes", "8", "--out", "x", "--call-seconds", "600", "--evaluate-seconds", "250"])
+    assert zoo_job.training_minutes(args, spent_s=100) == pytest.approx(250 / 60, abs=0.01)  # 600 - 100 - 250 s
+    assert zoo_job.training_minutes(zoo_job.parse_args(["--minutes", "2", "--out", "x", "--call-seconds", "600"]),
+                                    spent_s=100) == 2  # fits: as asked
+    skip = zoo_job.parse_args(["--minutes", "9", "--out", "x", "--call-seconds", "600", "--skip-evaluate"])
+    assert zoo_job.training_minutes(skip, spent_s=100) == pytest.approx(470 / 60, abs=0.01)  # 30 s kept for export
+    with pytest.raises(VidbenchError, match="leave 0 s to train"):
+        zoo_job.training_minutes(args, spent_s=400)
+    assert zoo_job.training_minutes(zoo_job.parse_args(["--minutes", "3", "--out", "x"]), spent_s=1e6) == 3
