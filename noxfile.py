@@ -5,6 +5,7 @@
     python3 -m nox -s bench      # speed/memory benchmarks in tests/benchmarks/, printed as figures and ratios
     python3 -m nox -s lint
     python3 -m nox -s gpu        # on a GPU machine: CUDA tests, steps/s per mode, I3D, loader (<= 8 min)
+    python3 -m nox -s zoo -- --model cwvae --minutes 5 --out OUT   # the zoo's GPU job (vidbench/zoo_job.py)
 
 Every session runs in one shared environment, .nox/vidbench-env: torch alone is several GB, and a copy per
 session would double the disk and the first-run install time. It is made on first use and re-installed
@@ -82,6 +83,13 @@ def gpu(session):
     """tests/benchmarks/gpu_check.py: the CUDA-marked tests, then speed figures (see its docstring)."""
     python = shared_env(session)
     session.run(python, "tests/benchmarks/gpu_check.py", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def zoo(session):
+    """vidbench/zoo_job.py: data, train for --minutes, export, evaluate on mmnist@1, the zoo entry into --out."""
+    python = shared_env(session)
+    session.run(python, "-m", "vidbench.zoo_job", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")

@@ -101,7 +101,10 @@ def test_an_exported_weights_file_evaluates_like_its_run_and_is_labelled_on_the_
     assert result.exit_code == 0, result.output
     state = load_checkpoint(out)
     assert "optimizer" not in state and "rng" not in state and state["step"] == 2
-    assert state["record"] == {"command": "vidbench train --seed 0", "note": "2 steps"}
+    given = {k: v for k, v in state["record"].items() if k != "lineage"}
+    assert given == {"command": "vidbench train --seed 0", "note": "2 steps"}
+    # the run's sessions (tests/test_train_budget.py checks them)
+    assert [(r["run"], r["steps"]) for r in state["record"]["lineage"]] == [("run", 2)]
 
     common = dict(protocol="mmnist-short@1", metrics=["psnr"], num_videos=2, device="cpu")
     from_run = evaluate(tiny_mmnist, checkpoint=run, out=tmp_path / "a" / "run.json", **common)

@@ -16,7 +16,8 @@ from vidbench.evaluate.protocols import PREDICTIONS_FORMAT
                    "or factory importable from PYTHONPATH); with --predictions, the row's label")
 @click.option("--preset", default=None, help="model preset (untrained parameter-free models only)")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="checkpoint file or training run folder (default: the model's one run under models/)")
+              help="checkpoint file, training run folder, or zoo:<name> (a zoo model, its sha256 checked; "
+                   "default: the model's one run under models/)")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="score a file instead of running a model: " + PREDICTIONS_FORMAT + "; checked exactly "
                    "against the protocol (`vidbench contexts` writes the context frames to predict from)")

@@ -35,8 +35,12 @@ MODEL_HELP = "model family (`vidbench ls models`), or your own as package.module
 @click.option("--cuda-graphs", is_flag=True,
               help="CUDA: capture the training step once as a CUDA graph and replay it (the GPU step is launch-bound)")
 @click.option("--num-workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
+@click.option("--minutes", type=float, default=None,
+              help="wall-clock budget: stop with a checkpoint when it runs out (the same command resumes)")
+@click.option("--init-from", type=click.Path(path_type=Path), default=None,
+              help="start from an exported weights file (vidbench export, a zoo file); optimiser fresh, lineage kept")
 def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, settings, run_dir, checkpoint_every,
-          seed, device, amp, compile_, channels_last, cuda_graphs, num_workers):
+          seed, device, amp, compile_, channels_last, cuda_graphs, num_workers, minutes, init_from):
     """Train a model; rerunning the same command resumes. Works under `torchrun --nproc_per_node N`."""
     from vidbench.train import train as train_model
     from vidbench.train.config import parse_set_options
@@ -44,7 +48,8 @@ def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, s
     train_model(model_name, dataset_dir(dataset), preset=preset, overrides=parse_set_options(settings),
                 steps=steps, epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
                 checkpoint_every=checkpoint_every, seed=seed, device=device, amp=amp, compile=compile_,
-                channels_last=channels_last, cuda_graphs=cuda_graphs, num_workers=num_workers, echo=lambda line: click.echo(line, err=True))
+                channels_last=channels_last, cuda_graphs=cuda_graphs, num_workers=num_workers, minutes=minutes,
+                init_from=init_from, echo=lambda line: click.echo(line, err=True))
 
 
 @main.command()
@@ -93,9 +98,11 @@ def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
 @click.option("--command", "train_command", help="the `vidbench train ...` command that trained it, recorded")
 @click.option("--note", help="anything else to record (machine, wall time, why)")
 @click.option("--overwrite", is_flag=True, help="replace an earlier export at --out (never any other file)")
-def export(run, out, train_command, note, overwrite):
+@click.option("--dtype", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="weights stored as float32 or bfloat16 (half the bytes; loading casts back to float32)")
+def export(run, out, train_command, note, overwrite, dtype):
     """Write RUN's model as one weights file to share (no optimiser state); its name labels its rows."""
     from vidbench.train.checkpoint import export_weights
 
     record = {k: v for k, v in {"command": train_command, "note": note}.items() if v}
-    click.echo(f"wrote {export_weights(run, out, record, overwrite=overwrite)}")
+    click.echo(f"wrote {export_weights(run, out, record, overwrite=overwrite, dtype=dtype)}")

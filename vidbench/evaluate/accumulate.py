@@ -120,6 +120,8 @@ class Accumulators:
         self.frame_metrics = frame_metrics
         self.stats = {m: TimestepStats(protocol.horizon) for m in frame_metrics}
         self.per_video: dict[str, dict[int, float]] = {m: {} for m in frame_metrics}
+        # every predicted frame's value per video (vidbench/evaluate/per_frame.py: bands of frames)
+        self.per_frame: dict[str, dict[int, np.ndarray]] = {m: {} for m in frame_metrics}
         self.prefixes = prefixes
         self.fvd = None
         # Per-video I3D features {video: (real [P,D], fake [S',P,D])}: a few KB per video, independent of the
@@ -143,8 +145,9 @@ class Accumulators:
                 v, t = np.argwhere(bad)[0]
                 raise VidbenchError(f"{m} is NaN/inf for test video #{videos[v]} at predicted frame {t}; not averaged in")
             self.stats[m].update(values)
-            for i, value in zip(videos, values.mean(axis=1)):
+            for i, value, frames in zip(videos, values.mean(axis=1), values):
                 self.per_video[m][i] = float(value)
+                self.per_frame[m][i] = np.asarray(frames, dtype=np.float32)
         if self.fvd is not None:
             for p, (real, fake) in enumerate(self.fvd):
                 real.update(torch.from_numpy(record["fvd_real"][:, p]))
@@ -167,6 +170,9 @@ class Accumulators:
             gathered = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, self.per_video)
             self.per_video = {m: {i: v for part in gathered for i, v in part[m].items()} for m in self.frame_metrics}
+            gathered = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, self.per_frame)
+            self.per_frame = {m: {i: v for part in gathered for i, v in part[m].items()} for m in self.frame_metrics}
             if self.fvd is not None:
                 gathered = [None] * dist.get_world_size()
                 dist.all_gather_object(gathered, self.fvd_videos)

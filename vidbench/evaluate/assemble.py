@@ -3,9 +3,6 @@ is its reader), and the few lines `vidbench evaluate` prints."""
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -13,6 +10,7 @@ from vidbench import __version__
 from vidbench.evaluate.accumulate import bootstrap_ci
 from vidbench.evaluate.metric_set import metric_outputs
 from vidbench.evaluate.results import RESULTS_FORMAT
+from vidbench.train.lineage import git_commit as _git_commit
 
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
@@ -107,12 +105,3 @@ def summary_lines(results: dict) -> list[str]:
     for length, why in (results.get("fvd_prefixes_dropped") or {}).items():
         lines.append(f"  warning: FVD prefix {length} dropped: {why}")
     return lines
-
-
-def _git_commit() -> str | None:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None

@@ -44,6 +44,7 @@ from vidbench.evaluate.distributed import (
 from vidbench.evaluate.feature_cache import GroundTruthFeatures, estimate_line
 from vidbench.evaluate.fvd_features import add_fvd_statistics, write_features
 from vidbench.evaluate.metric_set import MetricSet, resolve_metrics
+from vidbench.evaluate.per_frame import write_per_frame
 from vidbench.evaluate.scoring import batch_record, frames_scored, fvd_prefixes
 from vidbench.evaluate.sources import open_source
 from vidbench.fileio import atomic_write_json
@@ -144,6 +145,7 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         results = _plain(add_fvd_statistics(results, acc, seed, out))
         if rank == 0:
             write_features(acc, out)
+            write_per_frame(acc.per_frame, out)
             atomic_write_json(out, results)
             if echo is not None:
                 echo(f"wrote {out}")

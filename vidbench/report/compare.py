@@ -77,11 +77,31 @@ def _count(results) -> str:
 @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
 @click.option("--resamples", type=int, default=1000, show_default=True, help="bootstrap replicates (frame metrics)")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the bootstrap draws")
-def compare_command(files, fmt, resamples, seed):
+@click.option("--bands", default=None,
+              help="per band of predicted frames: 'default' (1-100,101-500,501-964, cut at the horizon) or "
+                   "ranges like 1-100,101-964 (vidbench/report/bands.py)")
+def compare_command(files, fmt, resamples, seed, bands):
     """Is a difference real? Paired bootstrap over the same test videos, every model against the first file.
 
     \b
     vidbench compare results/cwvae-mmnist@1.json results/rssm-mmnist@1.json
     Files of several training seeds of one model (run names ending in -seed<N>) are pooled into one model."""
+    if bands is not None:
+        click.echo(_by_band(files, bands, fmt, seed, resamples), nl=False)
+        return
     results, rows = compare_files(files, seed=seed, resamples=resamples)
     click.echo(to_markdown(results, rows) if fmt == "md" else to_csv(rows), nl=False)
+
+
+def _by_band(files, bands: str, fmt: str, seed: int, resamples: int) -> str:
+    from vidbench.report.bands import compare_bands, parse_bands
+
+    results = [read_result(p) for p in files]
+    by_band = compare_bands(results, parse_bands(bands, results[0].horizon or 0), seed=seed, resamples=resamples)
+    if fmt == "csv":  # one table, the band as its first column
+        lines = []
+        for i, ((a, b), rows) in enumerate(by_band):
+            head, *body = to_csv(rows).splitlines()
+            lines += ([f"band,{head}"] if i == 0 else []) + [f"{a}-{b},{line}" for line in body]
+        return "\n".join(lines) + "\n"
+    return "\n".join(f"### Predicted frames {a}-{b}\n\n" + to_markdown(results, rows) for (a, b), rows in by_band)

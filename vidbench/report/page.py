@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
+from vidbench.report.origin import ZOO, origin_note, source
 from vidbench.report.table import PAPER, Table, missing_notes, rules_text, table_title, to_html_table
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
@@ -102,14 +103,22 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
         f"{escape(paper.SOURCE)}, with the authors' SSIM/PSNR conventions ({paper.CONVENTION}), shown for "
         "reference and never measured here.</div>",
     ]
-    shipped = sorted({r.model for r in results if isinstance(r.raw.get("model"), dict) and r.raw["model"].get("record")})
+    zoo = sorted({r.model for r in results if source(r, "") == ZOO})
+    shipped = sorted({r.model for r in results if isinstance(r.raw.get("model"), dict) and r.raw["model"].get("record")}
+                     - set(zoo))
     if shipped:  # exported weights files (vidbench export): say they were not trained by whoever ran this
         parts[-1] = parts[-1][:-len("</div>")] + (
             f" <b>Shipped checkpoints</b>: {escape(', '.join(shipped))}, evaluated from weights files that came "
             "with the code, trained earlier by the command in 'how it was trained' below; every other trained row "
             "was trained by the run that made this page.</div>")
+    if zoo:  # GPU-trained (vidbench/zoo_job.py), apart from the CPU demo runs: the notes under the table say how long
+        parts[-1] = parts[-1][:-len("</div>")] + (
+            f" <b>Zoo models</b> (source 'zoo'): {escape(', '.join(zoo))}, trained on a GPU by vidbench/zoo_job.py; "
+            "their weights are checked against vidbench/zoo/&lt;name&gt;.json, which records the data, commands and "
+            "lineage.</div>")
     for table in tables:
         notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)] + table.warnings
+        notes += [n for row in table.rows for r in row.results if (n := origin_note(r))]  # zoo; seen test scores
         table_id = "paper-table1" if {r.source for r in table.rows} == {PAPER} else "leaderboard"
         parts += [f"<h2>{escape(table_title(table))}</h2>", to_html_table(table, table_id),
                   "<ul class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from vidbench.evaluate.paired import seed_of
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
+from vidbench.report.origin import source
 
 MEASURED, PAPER = "measured", "paper"
 
@@ -71,7 +72,7 @@ class Column:
 @dataclass
 class Row:
     label: str
-    source: str                                       # MEASURED or PAPER
+    source: str                                       # MEASURED, ZOO (report/origin.py) or PAPER
     family: str = ""
     values: dict[Column, float] = field(default_factory=dict)
     notes: dict[Column, str] = field(default_factory=dict)  # why a cell is missing
@@ -143,7 +144,8 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
             warnings.append(f"{r.path.name}: replaces {seen[model, r.protocol, seed].path.name} for {r.model} on {r.protocol}")
         seen[model, r.protocol, seed] = r
     for (model, _, _), r in seen.items():
-        rows.setdefault(model, Row(model, MEASURED, family=r.family)).results.append(r)
+        # a zoo model's row says so in the source column (report/origin.py): GPU-trained, not a CPU demo run
+        rows.setdefault(model, Row(model, source(r, MEASURED), family=r.family)).results.append(r)
 
     protocols = {r.protocol for r in seen.values()}
     if with_paper:

@@ -28,6 +28,7 @@ from vidbench.locking import OutputLock, check_output_file
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+EXPORT_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def checkpoint_path(run_dir_or_file) -> Path:
@@ -76,25 +77,39 @@ def read_checkpoint(path, map_location="cpu") -> tuple[dict, str]:
     return state, hashlib.sha256(data).hexdigest()
 
 
-def export_weights(run_dir_or_file, out, record: dict | None = None, overwrite: bool = False) -> Path:
+def export_weights(run_dir_or_file, out, record: dict | None = None, overwrite: bool = False,
+                   dtype: str = "fp32") -> Path:
     """A run's checkpoint as a weights-only file to share: config, weights, step, training time and `record`
-    (how it was trained: command, seed, machine), without the optimiser and RNG states (a third of the size).
+    (how it was trained: command, seed, machine, and the run's lineage: vidbench/train/lineage.py), without
+    the optimiser and RNG states (a third of the size). dtype "bf16" stores floating-point weights in
+    bfloat16 (half the bytes; loading casts them back to the model's float32).
     `vidbench evaluate --checkpoint FILE.pt` reads it like a run folder; the file's name labels its row.
 
     `out` is claimed as every output is (vidbench.locking): locked, written under a temporary name and renamed,
     dead writers' temporary files removed. An existing `out` is replaced only when it is itself an export
     (a vidbench weights file with a record and no optimiser state) and `overwrite` is given: a training
     checkpoint, another run's file or any other file is never overwritten."""
+    from vidbench.train.lineage import flatten
+
     out = check_output_file(out)
     if out.suffix != ".pt":
         raise VidbenchError(f"{out}: a weights file name ends in .pt")
+    if dtype not in EXPORT_DTYPES:
+        raise VidbenchError(f"export dtype {dtype!r}: choose one of {', '.join(EXPORT_DTYPES)}")
     src = checkpoint_path(run_dir_or_file)
     state = load_checkpoint(src)
     with OutputLock(out, "exported weights file"):
         if out.exists():
             _check_replaceable_export(out, overwrite)
-        keep = {k: state[k] for k in ("config", "model", "step", "epoch", "elapsed") if k in state}
-        save_checkpoint(out, {**keep, "record": dict(record or {})})
+        keep = {k: state[k] for k in ("config", "model", "step", "epoch", "elapsed", "stopped") if k in state}
+        keep["model"] = {k: v.to(EXPORT_DTYPES[dtype]) if v.is_floating_point() else v
+                         for k, v in state["model"].items()}
+        record = dict(record or {})
+        if state.get("lineage"):
+            run_name = src.parent.name if src.name == CHECKPOINT_NAME else src.stem
+            record.setdefault("lineage", flatten(state["lineage"], run_name, state.get("step", 0),
+                                                 state.get("elapsed", 0.0)))
+        save_checkpoint(out, {**keep, "dtype": dtype, "record": record})
     return out
 
 

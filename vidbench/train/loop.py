@@ -62,6 +62,7 @@ from vidbench.train.config import (
     default_run_dir,
     optimizer_config,
 )
+from vidbench.train.lineage import RunLineage, load_init_weights
 from vidbench.train.processes import Processes, setup_processes
 from vidbench.train.step import LossModule, check_amp, default_channels_last, step_function
 
@@ -104,11 +105,19 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
           seq_len: int = DEFAULT_SEQ_LEN, lr: float | None = None, run_dir=None, checkpoint_every: int = 1000,
           seed: int = 0, device: str = "auto", amp: str = "none", compile: bool = False,
           channels_last: bool | None = None, cuda_graphs: bool = False, num_workers: int = 0, progress: bool = True,
-          echo=print) -> Path:
+          minutes: float | None = None, init_from=None, command: str | None = None, echo=print) -> Path:
     """Train (or resume) a model on a prepared dataset's train split; returns the run folder.
 
     `steps` / `epochs` give the total budget (a rerun with a larger one continues the run). amp, compile,
-    channels_last and cuda_graphs are the training step's options (vidbench/train/step.py)."""
+    channels_last and cuda_graphs are the training step's options (vidbench/train/step.py).
+    minutes: a wall-clock budget counted from this call (set-up, compile and capture included, as a rented
+    GPU bills them): when it runs out, the checkpoint is written at that step and the run stops; the same
+    command resumes. init_from: an exported weights file to start a new run from (fresh optimiser);
+    its lineage and this run's sessions go to lineage.json (vidbench/train/lineage.py). command: the
+    command line recorded in the lineage (default: this process's)."""
+    deadline = _now() + 60.0 * minutes if minutes is not None else None
+    if minutes is not None and minutes <= 0:
+        raise VidbenchError(f"--minutes must be more than 0, got {minutes}")
     check_amp(amp)
     if steps is not None and epochs is not None:
         raise VidbenchError("give --steps or --epochs, not both")
@@ -133,7 +142,8 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
                               epochs=epochs, batch_size=batch_size, seq_len=seq_len, lr=lr, run_dir=run_dir,
                               checkpoint_every=checkpoint_every, seed=seed, amp=amp, compile=bool(compile),
                               channels_last=channels_last, cuda_graphs=bool(cuda_graphs), num_workers=num_workers,
-                              progress=progress, echo=echo)
+                              progress=progress, deadline=deadline, init_from=init_from,
+                              command=command, echo=echo)
             except VidbenchError:
                 if fresh and procs.is_main:
                     _remove_unstarted_run(run_dir)
@@ -181,9 +191,13 @@ def check_train_data(split: PreparedSplit, record_path: Path, echo) -> None:
 
 def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overrides, steps, epochs, batch_size,
            seq_len, lr, run_dir: Path, checkpoint_every, seed, amp, compile, channels_last, cuda_graphs, num_workers,
-           progress, echo) -> Path:
+           progress, deadline, init_from, command, echo) -> Path:
+    session_start = _now()
     torch.manual_seed(seed)  # the same initial weights on every rank and in every rerun
     model = create_model(model_name, preset, **overrides)
+    lineage_start = None
+    if init_from is not None:
+        lineage_start = load_init_weights(init_from, load_checkpoint(init_from), model)
     channels, frame_shape = model.config.get("channels"), split.info.get("frame_shape")
     if channels is not None and frame_shape and frame_shape[-1] != channels:
         raise VidbenchError(f"{split.root}: frames have {frame_shape[-1]} channel(s), model {model_name} "
@@ -212,7 +226,9 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
         "train": {"batch_size": batch_size, "seq_len": seq_len, "seed": seed, "amp": amp,
                   "compile": compile, "channels_last": channels_last, "cuda_graphs": cuda_graphs,
                   "lr": float(lr if lr is not None else model.config.get("lr", DEFAULT_LR)),
-                  **optimizer_config(model.config)},
+                  **optimizer_config(model.config),
+                  # a run started from exported weights is another run than one from scratch (not resumable as it)
+                  **({"init_from": lineage_start["init_from"]["sha256"]} if lineage_start else {})},
         "dataset": {"name": split.dataset, "root": str(split.root.resolve()),
                     "train_data_sha256": split.info["data_sha256"]},
     }
@@ -253,26 +269,33 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
             restore_rng_state(state["rng"][procs.rank])
         if procs.is_main:
             echo(f"{run_dir}: resuming at step {step} of {steps}")
+    lineage = RunLineage(run_dir, lineage_start) if procs.is_main else None
     if procs.is_main:
         _truncate_log(log_file, step)
+        lineage.open_session(step, procs.device, command)
     if step >= steps:
         if procs.is_main:
             echo(f"{run_dir}: already trained for {step} steps (asked {steps}); pass a larger --steps to continue")
+            lineage.update(step, _now() - session_start, "steps")
         return run_dir
 
-    def save(at_step: int) -> None:
+    def save(at_step: int, stopped: str | None = None) -> None:
         rng = [capture_rng_state()]
         if procs.distributed:
             rng = [None] * procs.world_size
             dist.all_gather_object(rng, capture_rng_state())
         if procs.is_main:
             epoch, position = divmod(at_step, steps_per_epoch)
+            lineage.update(at_step, _now() - session_start, stopped, write=False)
             save_checkpoint(ckpt_file, {
                 "config": config, "model": model.state_dict(), "step": at_step, "epoch": epoch,
                 "position": position, "elapsed": elapsed, "rng": rng,
                 "optimizer": optimizer.state_dict() if optimizer is not None else {},
                 "scaler": scaler.state_dict() if scaler is not None else {},
+                "stopped": {"reason": stopped, "step": at_step} if stopped else None,
+                "lineage": lineage.data,
             })
+            lineage.update(at_step, _now() - session_start, stopped)  # after the checkpoint it describes
 
     if procs.distributed and not model.gradient_free:
         trainer.forward = torch.nn.parallel.DistributedDataParallel(
@@ -287,8 +310,9 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
         bar = tqdm(total=steps, initial=step, desc=run_dir.name, dynamic_ncols=True)
     log = open(log_file, "a") if procs.is_main else None
     model.train()
+    stopped = None
     try:
-        while step < steps:
+        while step < steps and stopped is None:
             epoch, position = divmod(step, steps_per_epoch)
             windows.set_epoch(epoch)
             rank_slice = slice(procs.rank * local_batch, (procs.rank + 1) * local_batch)
@@ -314,9 +338,13 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(_postfix(logs), refresh=False)
-                if step % checkpoint_every == 0 or step == steps:
-                    save(step)
                 if step >= steps:
+                    stopped = "steps"
+                elif deadline is not None and _any_rank(_now() >= deadline, procs):
+                    stopped = "budget"
+                if stopped or step % checkpoint_every == 0:
+                    save(step, stopped)
+                if stopped:
                     break
     finally:
         if shares_noise:
@@ -325,9 +353,27 @@ def _train(procs: Processes, model_name, split: PreparedSplit, *, preset, overri
             log.close()
         if bar is not None:
             bar.close()
-    if procs.is_main:
+    if procs.is_main and stopped == "budget":
+        echo(f"{run_dir}: stopped on the --minutes budget at step {step} of {steps}; checkpoint {ckpt_file} "
+             f"(the same command resumes)")
+    elif procs.is_main:
         echo(f"{run_dir}: trained {step} steps; checkpoint {ckpt_file}")
     return run_dir
+
+
+def _now() -> float:
+    """The budget's clock (one name, so a test can drive it)."""
+    return time.monotonic()
+
+
+def _any_rank(flag: bool, procs: Processes) -> bool:
+    """True on every rank when it is on any (ranks' clocks differ: all must stop at the same step, or the
+    ones still training would wait for the others in DistributedDataParallel's all-reduce forever)."""
+    if not procs.distributed:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=procs.device)
+    dist.all_reduce(value)
+    return bool(value.item() > 0)
 
 
 def _mean_over_ranks(logs: dict, procs: Processes) -> dict[str, float]:
