@@ -68,6 +68,21 @@ def test_marker_and_rank_intervals_from_per_video_numbers(tmp_path):
     assert "mean_rank_low" in to_csv(measured).splitlines()[0]
 
 
+def test_fvd_column_without_an_honest_test_has_no_marks_and_says_why(tmp_path):
+    """80 videos x 40 dimensions: under 5 videos per dimension no paired FVD test holds (a model with less
+    feature variance would win wrongly), so no ≈ in the FVD column and a note with the reason."""
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((V, 40))
+    fakes = {"a": real + 0.2 * rng.standard_normal((V, 40)), "b": real + 0.2 * rng.standard_normal((V, 40))}
+    for name, fake in fakes.items():
+        write(tmp_path, name, 0.6 + 0.1 * rng.standard_normal(V), 15 + rng.standard_normal(V), fake, real)
+    measured, _ = build_tables(load_results(tmp_path))
+    fvd = next(c for c in measured.columns if c.key == "fvd" and c.protocol == "mmnist@1")
+    assert not any(fvd in r.tied for r in measured.rows)
+    assert any(n.startswith("mmnist@1 FVD: no ≈ marks; no verdict on the FVD difference from 80 videos")
+               for n in measured.stat_notes)
+
+
 def test_paper_rows_keep_their_printed_ranks_and_say_why_no_interval(tmp_path):
     three_models(tmp_path)
     _, paper_table = build_tables(load_results(tmp_path))
