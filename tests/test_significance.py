@@ -27,7 +27,10 @@ def write(folder, name, ssim, psnr, fvd_fake=None, real=None):
     if fvd_fake is not None:
         from vidbench.metrics.fvd_stats import frechet_from_features
 
+        from vidbench.metrics.kvd import mmd2_over_videos
+
         data["fvd"] = {"964": frechet_from_features(real, fvd_fake.reshape(-1, real.shape[-1]))}
+        data["summary"]["kvd"] = mmd2_over_videos(real, fvd_fake)
         data["fvd_set_size"] = {"real": V, "generated": V}
         data["warnings"] = ["FVD from 80 real and 80 generated videos: under the 2048 ..."]
         np.savez(path.with_suffix(".fvd.npz"), prefixes=np.array([964]), real=real[:, None],
@@ -79,6 +82,8 @@ def test_fvd_column_without_an_honest_test_has_no_marks_and_says_why(tmp_path):
     measured, _ = build_tables(load_results(tmp_path))
     fvd = next(c for c in measured.columns if c.key == "fvd" and c.protocol == "mmnist@1")
     assert not any(fvd in r.tied for r in measured.rows)
+    kvd = next(c for c in measured.columns if c.key == "kvd")  # KVD's column, with its paired test: a ≈ b
+    assert all(kvd in r.tied for r in measured.rows) and "| mmnist@1 KVD ↓ |" in to_markdown(measured)
     assert any(n.startswith("mmnist@1 FVD: no ≈ marks; no verdict on the FVD difference from 80 videos")
                for n in measured.stat_notes)
 
