@@ -26,7 +26,6 @@ def write(folder, name, ssim, psnr, fvd_fake=None, real=None):
     path = folder / f"{name}-mmnist@1.json"
     if fvd_fake is not None:
         from vidbench.metrics.fvd_stats import frechet_from_features
-
         from vidbench.metrics.kvd import mmd2_over_videos
 
         data["fvd"] = {"964": frechet_from_features(real, fvd_fake.reshape(-1, real.shape[-1]))}
