@@ -15,9 +15,9 @@ failures these tests guard against covered 0/40 (issue 24). Direction errors: at
 import numpy as np
 import pytest
 
-from vidbench.evaluate.paired import paired_bootstrap
+from vidbench.evaluate.paired import paired_bootstrap, seed_note
 from vidbench.metrics import distance_sim as ds
-from vidbench.metrics.kvd import mmd2_unbiased
+from vidbench.metrics.kvd import kvd_with_interval, mmd2_unbiased, paired_kvd_difference
 
 A, B = ds.MODELS
 DRAWS = 60
@@ -67,12 +67,18 @@ def test_paired_fvd_direction_underdispersed_n100():
     assert ds.wrong_direction(sim["fvd_paired"], truth) == 0
 
 
+def _check_paired(distance: str, dim: int, n: int, seed: int) -> None:
+    """A - B's paired intervals on the issue's pair: wrong in direction <= 5%, covering the true difference."""
+    v = ds.spectrum("isotropic", dim)
+    sim = ds.simulate(v, n=n, reps=DRAWS, seed=seed, parts=(distance,))
+    true = ds.true_fvd if distance == "fvd" else ds.true_mmd2
+    truth = true(v, ds.MODELS[A]) - true(v, ds.MODELS[B])
+    assert ds.wrong_direction(sim[f"{distance}_paired"], truth) <= MAX_WRONG
+    assert ds.covered(sim[f"{distance}_paired"], truth) >= MIN_COVERAGE
+
+
 def test_paired_fvd_direction_underdispersed_five_videos_per_dimension():
-    v = ds.spectrum("isotropic", 20)
-    sim = ds.simulate(v, n=100, reps=DRAWS, seed=4, parts=("fvd",))
-    truth = ds.true_fvd(v, ds.MODELS[A]) - ds.true_fvd(v, ds.MODELS[B])
-    assert ds.wrong_direction(sim["fvd_paired"], truth) <= MAX_WRONG
-    assert ds.covered(sim["fvd_paired"], truth) >= MIN_COVERAGE
+    _check_paired("fvd", dim=20, n=100, seed=4)
 
 
 def test_kvd_truth_is_the_large_sample_value():
@@ -93,11 +99,22 @@ def test_kvd_interval_coverage_n100(kind):
 
 
 def test_paired_kvd_direction_underdispersed_n100():
-    v = ds.spectrum("isotropic", 400)
-    sim = ds.simulate(v, n=100, reps=DRAWS, seed=6, parts=("kvd",))
-    truth = ds.true_mmd2(v, ds.MODELS[A]) - ds.true_mmd2(v, ds.MODELS[B])
-    assert ds.wrong_direction(sim["kvd_paired"], truth) <= MAX_WRONG
-    assert ds.covered(sim["kvd_paired"], truth) >= MIN_COVERAGE
+    _check_paired("kvd", dim=400, n=100, seed=6)
+
+
+def test_kvd_interval_coverage_perfect_model_and_no_false_verdicts_between_equal_models():
+    """True KVD 0: the U-statistic is degenerate there (its spread shrinks like 1 / n, not 1 / sqrt(n)); the
+    jackknife interval stays valid, conservatively (0.99 over 100 draws at 100 x 400 and 100 x 40)."""
+    v = ds.spectrum("decaying", 100)
+    rng = np.random.default_rng(7)
+    hits = wrong = 0
+    for _ in range(DRAWS):
+        real, fakes = ds.draw(rng, v, {"p": ds.Model(), "q": ds.Model()}, 100)
+        e = kvd_with_interval(real, fakes["p"])
+        hits += e.low <= 0 <= e.high
+        d = paired_kvd_difference(real, fakes["p"], fakes["q"])
+        wrong += not d.low <= 0 <= d.high
+    assert hits / DRAWS >= MIN_COVERAGE and wrong / DRAWS <= MAX_WRONG
 
 
 # ----------------------------------------------------------------------------------------------- seeds
@@ -116,10 +133,12 @@ def seed_world(rng, seeds: int, seed_sd: float, videos: int = 100, effect: float
 
 
 SEED_DRAWS = 400  # cheap t intervals: sd of a coverage of 0.95 is 0.011, the bar 0.90 is 4.6 sd below
+# Old (percentile bootstrap resampling seeds), same worlds, 200 draws: 0.825 at 2 seeds and seed sd 0.15,
+# 0.90 at 3 seeds (docs/distances.md); the issue's audit, with a larger seed effect: 0.77 and 0.86.
 
 
 @pytest.mark.parametrize("seeds", [2, 3, 5])
-@pytest.mark.parametrize("seed_sd", [0.0, 0.15])
+@pytest.mark.parametrize("seed_sd", [0.0, 0.15, 0.5])
 def test_seed_pooling_coverage(seeds, seed_sd):
     rng = np.random.default_rng(seeds)
     hits = 0
@@ -128,3 +147,15 @@ def test_seed_pooling_coverage(seeds, seed_sd):
         _, low, high = paired_bootstrap(a, b)
         hits += low <= 0.2 <= high
     assert 0.90 <= hits / SEED_DRAWS <= 0.99  # not too wide either (the old one: 0.99 without a seed effect)
+
+
+def test_seed_note_says_what_a_pooled_interval_covers():
+    assert seed_note((1, 1), ("a", "b")) == ""
+    assert "training seeds (3 and 2 seeds" in seed_note((3, 2), ("a", "b"))
+    single = seed_note((3, 1), ("a", "b"))
+    assert "seed spread not estimable from 1 seed of b" in single
+    rng = np.random.default_rng(0)
+    a, b = seed_world(rng, 3, 0.5)
+    _, low, high = paired_bootstrap(a, b[:1])  # b's seed offset is not in the interval: narrower
+    _, low3, high3 = paired_bootstrap(a, b)
+    assert high - low < high3 - low3

@@ -103,11 +103,17 @@ def test_results_record_fvd_interval_set_size_and_features(tiny_mmnist, tmp_path
     assert results["fvd_set_size"] == {"real": 4, "generated": 4}
     assert set(results["fvd_ci"]) == {"6", "12"} and all(low <= high for low, high in results["fvd_ci"].values())
     assert any(w.startswith("FVD from 4 real and 4 generated videos") for w in results["warnings"])
+    assert "expected FVD at this set size (4 real" in results["fvd_ci_method"]["covers"]
+    population = results["fvd_inf"]["12"]  # 4 videos << 5 x 400: no population interval, and why
+    assert population["value"] is None and population["ci"] is None and "from 4 videos" in population["reason"]
+    kvd = results["kvd"]["12"]  # from the same features, with its interval
+    assert results["summary"]["kvd"] == kvd["value"] and kvd["ci"][0] <= kvd["value"] <= kvd["ci"][1]
+    assert results["higher_is_better"]["kvd"] is False
     from vidbench.evaluate import summary_lines
 
     printed = "\n".join(summary_lines(results))
     assert "set size 4 real / 4 generated" in printed and "warning: FVD from 4 real" in printed
-    assert f"12: {results['fvd']['12']:.1f} [" in printed
+    assert f"12: {results['fvd']['12']:.1f} [" in printed and f"kvd         12: {results['kvd']['12']['value']:.4g} [" in printed
     saved = json.loads((tmp_path / "r.json").read_text())
     with np.load(tmp_path / saved["fvd_features_file"]) as data:
         assert data["prefixes"].tolist() == [6, 12] and data["real"].shape == (4, 2, 400)

@@ -107,21 +107,40 @@ def test_seeds_pool_into_one_model_and_widen_the_interval(tmp_path):
     assert rows["ssim"].difference == pytest.approx(0.005)
 
 
-def test_paired_fvd_from_stored_features(tmp_path):
+def good_and_bad_features(folder, d: int, shift: float) -> list:
+    """Two results files with stored features: "bad" is "good" with its mean shifted (a larger distance)."""
     rng = np.random.default_rng(0)
-    d = 8
     real = rng.standard_normal((V, 1, d))
     good = real + 0.3 * rng.standard_normal((V, 1, d))
-    bad = good + 0.8  # a shifted mean: a larger FVD
     paths = []
-    for name, fake in (("good", good), ("bad", bad)):
-        path = write_result(tmp_path / f"{name}.json", noisy(0))
+    for name, fake in (("good", good), ("bad", good + shift)):
+        path = write_result(folder / f"{name}.json", noisy(0))
         np.savez(path.with_suffix(".fvd.npz"), prefixes=np.array([16]), real=real, fake=fake[:, None],
                  video_index=np.arange(V))
         paths.append(path)
+    return paths
+
+
+def test_paired_fvd_from_stored_features(tmp_path):
+    paths = good_and_bad_features(tmp_path, d=8, shift=0.8)
     rows = {c.metric: c for c in compare([read_result(p) for p in paths])}
     fvd = rows["fvd@16"]
     assert fvd.difference > 0 and fvd.low > 0 and fvd.verdict == "good better"
+    assert "population FVD" in fvd.note  # 60 videos >= 5 x 8 dimensions: FVD-infinity's paired interval
+    kvd = rows["kvd@16"]
+    assert kvd.difference > 0 and kvd.low > 0 and kvd.verdict == "good better" and "population KVD" in kvd.note
+
+
+def test_no_fvd_verdict_below_five_videos_per_dimension_but_kvd_gives_one(tmp_path):
+    """60 videos x 40 dimensions (ratio 1.5): FVD's bias differs between models of different covariance, so
+    compare gives no FVD verdict and says why; KVD, unbiased, still decides."""
+    paths = good_and_bad_features(tmp_path, d=40, shift=1.0)
+    rows = {c.metric: c for c in compare([read_result(p) for p in paths])}
+    fvd, kvd = rows["fvd@16"], rows["kvd@16"]
+    assert np.isnan(fvd.low) and fvd.verdict == "no verdict (see note)" and "from 60 videos" in fvd.note
+    assert kvd.verdict == "good better"
+    result = CliRunner().invoke(main, ["compare", *map(str, paths)])
+    assert result.exit_code == 0 and "none (see note)" in result.output and "no verdict on the FVD" in result.output
 
 
 def test_compare_command_prints_a_table_and_refuses_in_one_line(tmp_path):

@@ -26,8 +26,10 @@ def write(folder, name, ssim, psnr, fvd_fake=None, real=None):
     path = folder / f"{name}-mmnist@1.json"
     if fvd_fake is not None:
         from vidbench.metrics.fvd_stats import frechet_from_features
+        from vidbench.metrics.kvd import mmd2_over_videos
 
         data["fvd"] = {"964": frechet_from_features(real, fvd_fake.reshape(-1, real.shape[-1]))}
+        data["summary"]["kvd"] = mmd2_over_videos(real, fvd_fake)
         data["fvd_set_size"] = {"real": V, "generated": V}
         data["warnings"] = ["FVD from 80 real and 80 generated videos: under the 2048 ..."]
         np.savez(path.with_suffix(".fvd.npz"), prefixes=np.array([964]), real=real[:, None],
@@ -66,6 +68,23 @@ def test_marker_and_rank_intervals_from_per_video_numbers(tmp_path):
     assert "≈" in md and "not significantly different" in md and "FVD set size on mmnist@1: 80 real / 80 generated" in md
     assert "Warning, mmnist@1: FVD from 80 real" in md
     assert "mean_rank_low" in to_csv(measured).splitlines()[0]
+
+
+def test_fvd_column_without_an_honest_test_has_no_marks_and_says_why(tmp_path):
+    """80 videos x 40 dimensions: under 5 videos per dimension no paired FVD test holds (a model with less
+    feature variance would win wrongly), so no ≈ in the FVD column and a note with the reason."""
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((V, 40))
+    fakes = {"a": real + 0.2 * rng.standard_normal((V, 40)), "b": real + 0.2 * rng.standard_normal((V, 40))}
+    for name, fake in fakes.items():
+        write(tmp_path, name, 0.6 + 0.1 * rng.standard_normal(V), 15 + rng.standard_normal(V), fake, real)
+    measured, _ = build_tables(load_results(tmp_path))
+    fvd = next(c for c in measured.columns if c.key == "fvd" and c.protocol == "mmnist@1")
+    assert not any(fvd in r.tied for r in measured.rows)
+    kvd = next(c for c in measured.columns if c.key == "kvd")  # KVD's column, with its paired test: a ≈ b
+    assert all(kvd in r.tied for r in measured.rows) and "| mmnist@1 KVD ↓ |" in to_markdown(measured)
+    assert any(n.startswith("mmnist@1 FVD: no ≈ marks; no verdict on the FVD difference from 80 videos")
+               for n in measured.stat_notes)
 
 
 def test_paper_rows_keep_their_printed_ranks_and_say_why_no_interval(tmp_path):

@@ -118,11 +118,13 @@ def _jackknife(full: float, leave_out: np.ndarray, level: float, correct_bias: b
     return float(value), float(value - half), float(value + half)
 
 
-def population_reason(videos: int, dim: int) -> str | None:
-    """Why no interval on the population distance exists at this set size (None where one does)."""
+def population_reason(videos: int, dim: int, paired: bool = False) -> str | None:
+    """Why no interval on the population distance (paired: no verdict on a difference) exists at this set
+    size; None where one does."""
     if videos >= POPULATION_MIN_RATIO * dim:
         return None
-    return (f"no interval on the population FVD from {videos} videos: FVD's small-set bias (order dim / n of the "
+    what = "no verdict on the FVD difference" if paired else "no interval on the population FVD"
+    return (f"{what} from {videos} videos: FVD's small-set bias (order dim / n of the "
             f"feature variance, {dim} dimensions) is far larger than its spread, depends on each model's own "
             f"covariance, and does not yet fall like 1 / n, so it can be neither removed nor bounded; needs "
             f">= {POPULATION_MIN_RATIO * dim} videos (docs/distances.md). Read KVD for the population distance")
@@ -156,14 +158,13 @@ def paired_fvd_difference(real, fake_a, fake_b, level: float = 0.95, groups: int
     have the same covariance, so under POPULATION_MIN_RATIO x dim videos there is no interval and the reason
     says so. Above it: both FVD-infinity estimates from one paired grouped jackknife, t interval."""
     real, fake_a, fake_b = np.asarray(real, np.float64), _as_samples(fake_a), _as_samples(fake_b)
-    why = population_reason(len(real), real.shape[1])
+    why = population_reason(len(real), real.shape[1], paired=True)
     if len(real) < MIN_JACKKNIFE_VIDEOS:
         why = f"no interval from {len(real)} videos (the jackknife needs {MIN_JACKKNIFE_VIDEOS})"
     if why:
         every = np.arange(len(real))
         diff = frechet_from_features(real, _flat(fake_a, every)) - frechet_from_features(real, _flat(fake_b, every))
-        return Estimate(float(diff), None, None, POPULATION + " difference",
-                        why.replace("no interval on the population FVD", "no verdict on the FVD difference"))
+        return Estimate(float(diff), None, None, POPULATION + " difference", why)
     full, leave_out = _leave_group_out(real, [fake_a, fake_b], groups)
     return Estimate(*_jackknife(full[0] - full[1], leave_out[0] - leave_out[1], level, True),
                     covers=POPULATION + " difference")

@@ -76,6 +76,10 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
         ref = best[0]
         key = _videos_key(ref, c.protocol)
         ref_data = cell_data(ref, c)
+        why = _no_distance_test(ref_data)
+        if why:  # FVD at a set size with no honest paired test: no marks in the column (not even the best's)
+            notes.append(f"{c.protocol} {c.metric.label}: no {MARK} marks; {why}")
+            continue
         for row in ranked:
             data = cell_data(row, c)
             if data is None:
@@ -90,24 +94,30 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
             if data[0] == "frame":
                 _, low, high = paired_bootstrap(data[1], ref_data[1], seed, FRAME_RESAMPLES, LEVEL)
             else:
-                low, high, why = _distance_test(data, ref_data)
-                if why:  # FVD at a set size with no honest paired test: no marks in the column, and why
-                    notes.append(f"{c.protocol} {c.metric.label}: no {MARK} marks; {why}")
-                    continue
+                low, high = _distance_test(data, ref_data)
             if low <= 0 <= high:
                 row.tied.add(c)
     return notes
 
 
-def _distance_test(data, ref_data) -> tuple[float, float, str | None]:
-    """Paired interval of a distance cell minus the best's (metrics/fvd_stats.py, metrics/kvd.py), or the
-    reason there is none."""
+def _no_distance_test(data) -> str | None:
+    """Why a distance column has no paired test at its set size (FVD under 5 videos per dimension)."""
+    if data[0] != "fvd":
+        return None
+    from vidbench.metrics.fvd_stats import population_reason  # torch: only where FVD features exist
+
+    return population_reason(len(data[1]), data[1].shape[-1], paired=True)
+
+
+def _distance_test(data, ref_data) -> tuple[float, float]:
+    """Paired interval of a distance cell minus the best's (metrics/fvd_stats.py, metrics/kvd.py); both sets
+    large enough (_no_distance_test)."""
     if data[0] == "kvd":
         from vidbench.metrics.kvd import paired_kvd_difference as paired
     else:
-        from vidbench.metrics.fvd_stats import paired_fvd_difference as paired  # torch: only where features exist
+        from vidbench.metrics.fvd_stats import paired_fvd_difference as paired
     d = paired(ref_data[1], data[2], ref_data[2], LEVEL)
-    return (d.low, d.high, None) if d.low is not None else (np.nan, np.nan, d.reason)
+    return (d.low, d.high) if d.low is not None else (np.nan, np.nan)
 
 
 def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict[int, int]:
