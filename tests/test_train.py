@@ -13,8 +13,8 @@ from vidbench.train import config as training
 from vidbench.train import load_trained, train
 from vidbench.train.checkpoint import load_checkpoint
 from vidbench.train.config import parse_set_options
-from vidbench.train.loop import epoch_batches, plan_line, planned_steps
 from vidbench.train.optim import TFAdam, clip_global_norm_
+from vidbench.train.plan import epoch_batches, plan_line, planned_steps
 from vidbench.train.step import TrainStep
 
 # 16 training sequences of 100 frames: 8 windows of 12 frames each, 128 per epoch, 32 steps at global batch 4.
@@ -230,7 +230,7 @@ def test_epoch_is_the_authors_epoch_with_the_planned_step_count_per_dataset():
     loader), so the paper's epochs at batch 50 give these step counts (the authors repeat before batching and
     keep a partial last batch: minerl 57,660, mazes 180,000, mmnist 120,000)."""
     from vidbench.train.config import DEFAULT_EPOCHS
-    from vidbench.train.loop import planned_steps
+    from vidbench.train.plan import planned_steps
 
     datasets = {  # training videos x frames: REFERENCE.md section 3; mazes: the paper's 9M frames / 300
         "minerl": (961, 500), "mazes": (30_000, 300), "mmnist": (20_000, 100)}

@@ -38,7 +38,6 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -63,41 +62,12 @@ from vidbench.train.config import (
     optimizer_config,
 )
 from vidbench.train.lineage import RunLineage, load_init_weights
+from vidbench.train.plan import epoch_batches, plan_line, step_seed
 from vidbench.train.processes import Processes, setup_processes
 from vidbench.train.step import LossModule, check_amp, default_channels_last, step_function
 
 CONFIG_NAME, LOG_NAME, DATA_CHECK = "config.json", "log.jsonl", "data-check.json"
 RUN_FILES = (CONFIG_NAME, LOG_NAME, DATA_CHECK, "checkpoint.pt")
-
-
-def planned_steps(video_lengths, seq_len: int, batch_size: int, epochs: int) -> tuple[int, int, int]:
-    """(windows per epoch, steps per epoch, total steps) of `epochs` epochs, an epoch being one pass over every
-    non-overlapping seq_len window of every video (the authors' epoch), the last partial batch of each epoch
-    dropped. The authors repeat before batching, so their count is ceil(epochs * windows / batch): at most
-    epochs - 1 steps more (minerl: 57,660 vs 57,600)."""
-    from vidbench.data.loader import window_starts
-
-    windows = sum(len(window_starts(n, seq_len)) for n in video_lengths)
-    return windows, windows // batch_size, epochs * (windows // batch_size)
-
-
-def plan_line(steps: int, windows: int, videos: int, seq_len: int, batch_size: int) -> str:
-    """What training is about to do, printed before the first step."""
-    per_epoch = windows // batch_size
-    return (f"planned: {steps:,} steps of {batch_size} windows = {steps / per_epoch:g} epochs x {per_epoch:,} steps; "
-            f"an epoch is every non-overlapping {seq_len}-frame window of the {videos:,} training videos "
-            f"({windows:,} windows)")
-
-
-def epoch_batches(num_items: int, global_batch: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """The global batches of one epoch: a permutation seeded by (seed, epoch), remainder dropped."""
-    order = np.random.default_rng([seed, epoch]).permutation(num_items)
-    return [order[i * global_batch:(i + 1) * global_batch] for i in range(num_items // global_batch)]
-
-
-def step_seed(seed: int, step: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
-
 
 
 def train(model_name: str, dataset_root, *, preset: str | None = None, overrides: dict | None = None,
