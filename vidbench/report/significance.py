@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidbench.evaluate.paired import fvd_features, paired_bootstrap
+from vidbench.evaluate.paired import fvd_features, paired_bootstrap, scored_as
 from vidbench.report.table import PAPER, Column, Row, Table
 
 LEVEL = 0.95
@@ -72,6 +72,10 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
         ranked = [r for r in rows if c in r.ranks]
         best = [r for r in ranked if r.ranks[c] == 1 and cell_data(r, c) is not None]
         if not best:
+            if any(cell_data(r, c) is not None for r in ranked):  # else nothing here could be tested at all
+                labels = ", ".join(r.label for r in ranked if r.ranks[c] == 1)
+                notes.append(f"{c.protocol} {c.metric.label}: no {MARK} marks; the column's best ({labels}) has no "
+                             f"per-video numbers to test the other rows against")
             continue
         ref = best[0]
         key = _videos_key(ref, c.protocol)
@@ -87,6 +91,10 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
             if row is ref:
                 row.tied.add(c)
                 continue
+            if _scored(row, c) != _scored(ref, c):  # comparability per metric: another convention is not tested
+                notes.append(f"{c.protocol} {c.metric.label}: {row.label} scored {c.key} on {_scored(row, c)}, "
+                             f"{ref.label} (the best) on {_scored(ref, c)}; not tested against the best")
+                continue
             if data[0] == "frame":
                 _, low, high = paired_bootstrap(data[1], ref_data[1], seed, FRAME_RESAMPLES, LEVEL)
             else:
@@ -96,6 +104,12 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
             if low <= 0 <= high:
                 row.tied.add(c)
     return notes
+
+
+def _scored(row: Row, c: Column) -> str:
+    """How the row's results scored the column's metric (frames, weights), as one comparable string."""
+    return "; ".join(sorted({", ".join(f"{k} {v}" for k, v in scored_as(r, c.key).items())
+                             for r in row.results if r.protocol == c.protocol}))
 
 
 def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict[int, int]:
