@@ -91,6 +91,8 @@ def test_readout_results_equal_frame_values_on_the_same_predictions(digits_mmnis
     assert results["summary"]["readout_position_error"] > 5  # copy-last leaves the moving digits behind
     assert results["chance"] == pytest.approx(readout.CHANCE)
     assert any(line.split()[0] == "readout_accuracy" for line in summary_lines(results))
+    assert set(results["gamed_levels"]) == {"hedging: both context digits on each track",
+                                            "a digit-free blob on each track"}
     assert [p.suffix for p in readout_cache.iterdir()] == [".pt"]  # one classifier, in the session's cache
 
     # Per-video values are cached per batch: a rerun never calls the metric and rewrites the same bytes.

@@ -119,6 +119,10 @@ def test_registry_states_the_readout_chance_levels():
     info = METRICS.info("readout")
     assert info["chance"] == pytest.approx(readout.CHANCE) and tuple(info["outputs"]) == readout.NAMES
     assert readout.CHANCE == {"readout_accuracy": 0.1, "readout_position_error": pytest.approx(0.9 * readout.RADIUS)}
+    # The gaming levels stated beside chance sit below it (measured in readout_table.py; tests below check them).
+    for levels in info["gamed"].values():
+        assert levels["readout_accuracy"] < info["chance"]["readout_accuracy"]
+        assert levels["readout_position_error"] > info["chance"]["readout_position_error"]
 
 
 def test_frame_values_on_a_prepared_store(classifier, tiny_mmnist):
