@@ -91,6 +91,8 @@ def test_readout_results_equal_frame_values_on_the_same_predictions(digits_mmnis
     assert results["summary"]["readout_position_error"] > 5  # copy-last leaves the moving digits behind
     assert results["chance"] == pytest.approx(readout.CHANCE)
     assert any(line.split()[0] == "readout_accuracy" for line in summary_lines(results))
+    assert set(results["gamed_levels"]) == {"hedging: both context digits on each track",
+                                            "a digit-free blob on each track"}
     assert [p.suffix for p in readout_cache.iterdir()] == [".pt"]  # one classifier, in the session's cache
 
     # Per-video values are cached per batch: a rerun never calls the metric and rewrites the same bytes.
@@ -123,12 +125,13 @@ def test_ground_truth_reads_out_well_and_shows_on_the_leaderboard(digits_mmnist,
     results_dir = tmp_path / "results"
     results = evaluate(digits_mmnist, model="ground-truth", predictions=tmp_path / "truth.npy", protocol=protocol(),
                        metrics=["readout"], out=results_dir / "truth.json")
-    # The ceiling, below 1 where two digits overlap: measured 0.82-0.87 here, 0.82-0.94 over other videos and
-    # classifier seeds (top); 0.7 leaves room for another machine's classifier.
-    assert results["summary"]["readout_accuracy"] >= 0.7
-    # Exactly RADIUS * (1 - accuracy): every ground-truth digit is found where recorded (measured 0.81-1.08 px).
-    assert results["summary"]["readout_position_error"] == pytest.approx(
-        readout.RADIUS * (1 - results["summary"]["readout_accuracy"]))
+    # The ceiling, below 1 where two digits overlap (read as NONE): measured 0.76 on these 12 videos with the
+    # 11-class reader (issue 24); 0.65 leaves room for another machine's classifier.
+    acc = results["summary"]["readout_accuracy"]
+    assert acc >= 0.65
+    # Exact, by construction: a tracked digit costs at most TRACK_RADIUS, any other RADIUS.
+    error = results["summary"]["readout_position_error"]
+    assert readout.RADIUS * (1 - acc) - 1e-9 <= error <= readout.RADIUS * (1 - acc) + readout.TRACK_RADIUS * acc + 1e-9
     assert results["chance"] == pytest.approx(readout.CHANCE)
 
     table = build_table(load_results(results_dir), with_paper=False)

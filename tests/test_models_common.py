@@ -83,6 +83,13 @@ def test_copy_last_repeats_the_last_context_frame():
     assert torch.equal(out, context[:, -1, None, None].expand(-1, 2, 4, -1, -1, -1))
 
 
+def test_context_mean_repeats_the_mean_of_the_context():
+    context = torch.rand(2, 5, 3, 64, 64)
+    out = create_model("context-mean").predict(context, 4, 2)
+    assert out.shape == (2, 2, 4, 3, 64, 64)
+    torch.testing.assert_close(out[:, 1, 3], context.mean(dim=1))  # float mean of 5 frames: rounding only
+
+
 def test_random_frame_needs_data_first():
     from vidbench.errors import VidbenchError
 

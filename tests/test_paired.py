@@ -15,7 +15,8 @@ from vidbench.evaluate.results import read_result
 V = 60
 
 
-def write_result(path, per_video: dict, *, protocol="mmnist@1", sha="abc", run=None, horizon=964, weights=None):
+def write_result(path, per_video: dict, *, protocol="mmnist@1", sha="abc", run=None, horizon=964, weights=None,
+                 raw_frames=()):
     data = {
         "protocol": {"name": protocol, "dataset": protocol.split("@")[0], "context": 36, "horizon": horizon,
                      "num_videos": len(next(iter(per_video.values())))},
@@ -24,7 +25,7 @@ def write_result(path, per_video: dict, *, protocol="mmnist@1", sha="abc", run=N
         "summary": {m: float(np.mean(v)) for m, v in per_video.items()},
         "per_video": {m: [float(x) for x in v] for m, v in per_video.items()},
         "higher_is_better": {"ssim": True, "psnr": True, "lpips": False},
-        "conventions": {"std": "population"},
+        "conventions": {"std": "population", "raw_frames": sorted(raw_frames)},
         "metric_weights": weights or {},
     }
     path.write_text(json.dumps(data))
@@ -76,7 +77,6 @@ def test_unpaired_noise_of_the_same_size_is_not_significant(tmp_path):
     (dict(sha="other"), "test videos"),
     (dict(protocol="minerl@1"), "protocols"),
     (dict(horizon=64), "protocol fields"),
-    (dict(weights={"lpips": {"file": "x.pth", "git_blob_sha1": "1"}}), "metric weight files"),
 ])
 def test_files_that_are_not_comparable_are_refused_in_one_line(tmp_path, change, what):
     a = read_result(write_result(tmp_path / "a.json", noisy(0)))
@@ -84,6 +84,28 @@ def test_files_that_are_not_comparable_are_refused_in_one_line(tmp_path, change,
     with pytest.raises(VidbenchError, match=what) as err:
         check_comparable([a, b])
     assert "\n" not in str(err.value) and "a.json" in str(err.value) and "b.json" in str(err.value)
+
+
+def test_a_metric_scored_differently_is_left_out_and_the_rest_compare(tmp_path):
+    """Comparability per metric (issue 24.3): a CW-VAE run scores ssim_cwvae on raw decoder floats, a
+    predictions file on uint8, so that metric is left out with the reason; ssim (scored alike) compares. Another
+    LPIPS weight file leaves LPIPS out the same way."""
+    scores = {**noisy(0), "ssim_cwvae": noisy(0)["ssim"]}
+    a = write_result(tmp_path / "cwvae.json", scores, raw_frames=["ssim_cwvae"])
+    b = write_result(tmp_path / "file.json", scores, weights={"lpips": {"file": "x.pth", "git_blob_sha1": "1"}})
+    results = [read_result(a), read_result(b)]
+    assert {c.metric for c in compare(results)} == {"ssim"}
+    result = CliRunner().invoke(main, ["compare", str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    assert "| ssim ↑ | file |" in result.output
+    assert "ssim_cwvae left out: scored differently (cwvae.json: frames raw decoder floats, file.json: frames uint8)" \
+        in result.output
+    assert "lpips left out: scored differently" in result.output and "weights" in result.output
+    only_raw = {"ssim_cwvae": scores["ssim_cwvae"]}
+    c = read_result(write_result(tmp_path / "c.json", only_raw, raw_frames=["ssim_cwvae"]))
+    d = read_result(write_result(tmp_path / "d.json", only_raw))
+    with pytest.raises(VidbenchError, match="no metric is scored the same way.*ssim_cwvae left out"):
+        compare([c, d])
 
 
 def test_other_number_of_videos_is_refused(tmp_path):

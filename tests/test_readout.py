@@ -1,23 +1,25 @@
 """The Moving MNIST readout metric: the digit classifier on held-out real digits, and the per-frame readout
-on real Moving MNIST sequences (perfect, shifted and blank predictions).
+on real Moving MNIST sequences (perfect, shifted and blank predictions, and the ways to game it: hedges, blobs,
+wrong digits, blur; tests/readout_cases.py builds them).
 
-Thresholds on learned quantities come from a measured distribution (tools: 3 classifier seeds x 8 groups of 12
-test sequences, 30 frames each): ground-truth tracked fraction 0.82-0.94, its position error 0.38-1.08 px."""
+Thresholds on learned quantities come from measurements of the default classifier (readout_table.py): ground
+truth tracked 0.76 on these 12 sequences, 0.79 on 24; hedges at most 0.092, blobs 0.000."""
 
 import numpy as np
 import pytest
+import readout_cases  # tests/: predictions built from real sequences
 import torch
 
-from vidbench.data import mmnist
 from vidbench.data.digits import load_digits
 from vidbench.data.mmnist import make_sequence
 from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.metrics import readout
 
-# Stated accuracy of the classifier on the held-out pool (1,000 real MNIST digits never used in training);
-# measured 0.96 with the default seed.
-HELD_OUT_ACCURACY = 0.93
+# Stated accuracy of the classifier on the held-out pool (1,000 real MNIST digits never used in training), a
+# digit read as NONE or below CONFIDENT (0.7) counting as wrong; measured 0.824 with the default seed (0.93 when
+# only the argmax counts: the confidence bar costs isolated digits ~0.1, the price of refusing hedges).
+HELD_OUT_ACCURACY = 0.75
 
 
 @pytest.fixture(scope="module")
@@ -52,62 +54,63 @@ def _score(classifier, sequences, transform):
     return np.concatenate(acc), np.concatenate(err)
 
 
-def test_readout_of_ground_truth_finds_digits_where_recorded(classifier, sequences):
+def _consistent(acc, err):
+    """Exact, by construction: a tracked digit costs its located distance (<= TRACK_RADIUS), any other RADIUS."""
+    low = readout.RADIUS * (1 - acc)
+    assert (err >= low - 1e-9).all() and (err <= low + readout.TRACK_RADIUS * acc + 1e-9).all()
+
+
+def test_readout_of_ground_truth_reads_the_digits_where_recorded(classifier, sequences):
     for video, meta in sequences[:4]:
         target = video[..., 0].astype(np.float32) / 255
         values = readout.readout(classifier, target, target, meta["positions"], meta["labels"], details=True)
-        # Exact, not learned: every digit is found at its recorded corner (the template is its own crop), so
-        # the error is the cut-off RADIUS for the misread digits and 0 for the others.
-        assert values["found"].all() and (values["corners"] == np.asarray(meta["positions"])).all()
-        np.testing.assert_allclose(values["readout_position_error"],
-                                   readout.RADIUS * (1 - values["readout_accuracy"]))
+        off = np.linalg.norm(values["corners"] - np.asarray(meta["positions"]), axis=2)
+        # Learned: the centre of the readable windows sits within the classifier's 1 px tolerance for most digits;
+        # beside an overlapping digit it drifts (measured median 0.5 px, 95th percentile ~1.3, max ~2).
+        assert np.median(off[values["tracked"]]) <= 1.0 and (off <= readout.TRACK_RADIUS).all()
+        _consistent(values["readout_accuracy"], values["readout_position_error"])
     acc, err = _score(classifier, sequences, lambda f: f)
-    # Learned: the classifier's ceiling, below 1 where the two digits overlap. Measured 0.82-0.94 (see top):
-    # 0.7 leaves a margin for another machine's classifier; the error follows as RADIUS * (1 - accuracy).
-    assert acc.mean() >= 0.7
-    assert np.median(err) == 0.0 and err.mean() < 2.0
+    # Learned: the classifier's ceiling, below 1 where two digits overlap (read as NONE within 6 px). Measured
+    # 0.76 on these 12 sequences (30 frames): 0.65 leaves a margin for another machine's classifier.
+    assert acc.mean() >= 0.65 and err.mean() < 2.6
 
 
-def _off_track(sequences, test_digits, offset):
-    """The same digits rendered `offset` px to the side of their tracks (inside the canvas)."""
-    out = []
-    for video, meta in sequences:
-        corners = np.asarray(meta["positions"])
-        moved = corners.copy()
-        x = corners[..., 1]
-        moved[..., 1] = np.where(x <= mmnist.MAX_POS - offset, x + offset, x - offset)
-        out.append((mmnist.render(test_digits[0][meta["digit_pool_index"]], moved), video, meta))
-    return out
+def test_reading_never_looks_at_the_true_frames(classifier, sequences):
+    video, meta = sequences[0]
+    frames = video[..., 0].astype(np.float32) / 255
+    one = readout.readout(classifier, frames, frames, meta["positions"], meta["labels"])
+    other = readout.readout(classifier, frames, np.zeros_like(frames), meta["positions"], meta["labels"])
+    for name in readout.NAMES:
+        np.testing.assert_array_equal(one[name], other[name])
 
 
 def test_readout_detects_shifted_and_blank_predictions(classifier, sequences, test_digits):
-    truth_acc, _ = _score(classifier, sequences, lambda f: f)
+    truth_acc, _ = readout_cases.score(readout, classifier, sequences, readout_cases.truth, 4, 30, test_digits)
     acc, err = {}, {}
-    for offset in (3, 2 * readout.RADIUS):
-        a, e = [], []
-        for pred, video, meta in _off_track(sequences, test_digits, offset):
-            values = readout.readout(classifier, pred / 255, video / 255, meta["positions"], meta["labels"])
-            a.append(values["readout_accuracy"])
-            e.append(values["readout_position_error"])
-        acc[offset], err[offset] = np.concatenate(a), np.concatenate(e)
+    for offset in (2, 2 * readout.RADIUS):
+        make = readout_cases.shifted(offset)
+        acc[offset], err[offset] = readout_cases.score(readout, classifier, sequences, make, 4, 30, test_digits)
+        _consistent(acc[offset], err[offset])  # the two numbers agree whatever the shift
     blank_acc, blank_err = _score(classifier, sequences, np.zeros_like)
-    assert np.median(err[3]) == pytest.approx(3.0)                  # within RADIUS: tracked, 3 px off
-    assert acc[3].mean() > truth_acc.mean() - 0.2                   # a 3 px shift barely changes the crops
-    # Twice RADIUS off: lost. Measured over 24 sequences: 0.03 tracked, 5.95 px (8 px off still reads 0.76:
-    # found at the disk's edge with a 2 px-off crop; 10 px 0.13; see the module's known limits).
-    assert acc[2 * readout.RADIUS].mean() < 0.15 and err[2 * readout.RADIUS].mean() > readout.RADIUS - 0.5
+    assert acc[2].mean() > truth_acc.mean() - 0.15  # 2 px off: still on the track (measured 0.75 vs 0.76)
+    # Twice RADIUS off: lost (measured 0.00 tracked); 6 px off reads 0.33 (the module's known limits).
+    assert acc[2 * readout.RADIUS].mean() < 0.05 and err[2 * readout.RADIUS].mean() > readout.RADIUS - 0.3
     assert blank_acc.max() == 0.0 and (blank_err == readout.RADIUS).all()   # nothing there: lost, never a guess
 
 
-def test_match_near_ignores_flat_windows_and_looks_only_near_the_track():
-    rng = np.random.default_rng(0)
-    template = rng.uniform(0, 1, (28, 28)).astype(np.float32)
-    frame = np.zeros((64, 64), np.float32)
-    frame[36:64, 36:64] = template
-    assert readout.match_near(frame, template, (36, 36)) == (pytest.approx(1.0), 36, 36)
-    assert readout.match_near(frame, template, (32, 36))[1:] == (36, 36)   # 4 px away: found where it is
-    assert readout.match_near(frame, template, (0, 0))[0] == 0.0            # far away: only flat windows seen
-    assert readout.match_near(np.full((64, 64), 0.5, np.float32), template, (10, 10))[0] == 0.0
+@pytest.mark.parametrize("case", ["hedge (both digits on each track)", "hedge (2 px either side)", "blob (ellipse)",
+                                  "blob (mean digit)", "context-mean", "wrong digits"])
+def test_hedging_blobs_and_wrong_digits_score_below_chance(classifier, sequences, test_digits, case):
+    """Issue 24 item 5: the template design read hedges at 0.37-0.47 and blobs at 0.14 (above chance 0.1),
+    blob position error 5.27 px (better than chance 5.4). Measured now on the 12 sequences (readout_table.py 12):
+    hedges 0.036 and 0.092, blobs 0.000 and 0.000, context-mean 0.001, wrong digits 0.007."""
+    acc, err = readout_cases.score(readout, classifier, sequences[:8], readout_cases.CASES[case], 4, 30, test_digits)
+    _consistent(acc, err)
+    # At most the chance line (0.1 / 5.4 px): the largest measured is the offset hedge's 0.092 (12 sequences).
+    assert acc.mean() <= readout.CHANCE["readout_accuracy"], case
+    assert err.mean() >= readout.CHANCE["readout_position_error"], case
+    if case == "wrong digits":
+        assert acc.mean() < 0.05  # another label on the track is read as that label: measured 0.007
 
 
 def test_registry_states_the_readout_chance_levels():
@@ -116,6 +119,10 @@ def test_registry_states_the_readout_chance_levels():
     info = METRICS.info("readout")
     assert info["chance"] == pytest.approx(readout.CHANCE) and tuple(info["outputs"]) == readout.NAMES
     assert readout.CHANCE == {"readout_accuracy": 0.1, "readout_position_error": pytest.approx(0.9 * readout.RADIUS)}
+    # The gaming levels stated beside chance sit below it (measured in readout_table.py; tests below check them).
+    for levels in info["gamed"].values():
+        assert levels["readout_accuracy"] < info["chance"]["readout_accuracy"]
+        assert levels["readout_position_error"] > info["chance"]["readout_position_error"]
 
 
 def test_frame_values_on_a_prepared_store(classifier, tiny_mmnist):

@@ -14,7 +14,7 @@ from vidbench.report.table import PAPER, to_csv, to_markdown
 V = 80
 
 
-def write(folder, name, ssim, psnr, fvd_fake=None, real=None):
+def write(folder, name, ssim, psnr, fvd_fake=None, real=None, lpips=None):
     data = {
         "protocol": {"name": "mmnist@1", "dataset": "mmnist", "context": 36, "horizon": 964, "num_videos": V},
         "model": {"name": name, "config": {}},
@@ -23,6 +23,9 @@ def write(folder, name, ssim, psnr, fvd_fake=None, real=None):
         "per_video": {"ssim": list(map(float, ssim)), "psnr": list(map(float, psnr))},
         "num_videos": V,
     }
+    if lpips is not None:  # a blur-robust metric: without one a row gets no mean rank (issue 25)
+        data["summary"]["lpips"] = float(np.mean(lpips))
+        data["per_video"]["lpips"] = list(map(float, lpips))
     path = folder / f"{name}-mmnist@1.json"
     if fvd_fake is not None:
         from vidbench.metrics.fvd_stats import frechet_from_features
@@ -130,9 +133,9 @@ def test_rank_intervals_resample_training_seeds_too(tmp_path):
     resample of the videos alone, but a draw of its weaker seeds loses to a; the interval must show both."""
     rng = np.random.default_rng(2)
     ssim, psnr = 0.6 + 0.1 * rng.standard_normal(V), 15 + 2 * rng.standard_normal(V)
-    write(tmp_path, "a", ssim, psnr)
+    write(tmp_path, "a", ssim, psnr, lpips=0.5 - ssim / 4)
     for seed, offset in enumerate((-0.02, 0.0, 0.03)):
-        write(tmp_path, f"m-seed{seed}", ssim + offset, psnr + 100 * offset)
+        write(tmp_path, f"m-seed{seed}", ssim + offset, psnr + 100 * offset, lpips=0.5 - (ssim + offset) / 4)
     measured, _ = build_tables(load_results(tmp_path))
     m = next(r for r in measured.rows if r.label == "m")
     assert m.mean_rank == 1.0 and m.rank_ci == (1.0, 2.0)

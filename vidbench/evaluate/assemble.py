@@ -43,6 +43,7 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "higher_is_better": metric_set.higher_is_better,  # per output: the readout's two go opposite ways
         "summary": summary,
         "chance": metric_set.chance,  # per output, where the metric states one (readout)
+        "gamed_levels": metric_set.gamed,  # beside chance: what hedging or a blob reaches (readout)
         "ci": ci,
         "ci_method": {"kind": "percentile bootstrap over videos of the summary mean", "resamples": BOOTSTRAP_RESAMPLES,
                       "level": CI_LEVEL, "seed": seed},

@@ -90,6 +90,9 @@ class MetricSet:
         # Chance level per output where the registry states one (readout): the leaderboard prints it.
         self.chance = {out: float(v) for name in names if name in self.metadata or name in self.frame
                        for out, v in METRICS.info(name).get("chance", {}).items()}
+        # ... and, beside it, the levels a gaming prediction reaches (readout: hedging, blobs), where stated.
+        self.gamed = {what: levels for name in names if name in self.metadata or name in self.frame
+                      for what, levels in METRICS.info(name).get("gamed", {}).items()}
 
 
 def _has_metadata(name: str, split) -> bool:

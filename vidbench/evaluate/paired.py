@@ -7,6 +7,7 @@ interval adds each model's seed-to-seed spread with a t interval (seed_pooled_in
 with replacement under-covered, issue 24), and the row's note says what it covers (seed_note).
 
     check_comparable(results)              -> None, or VidbenchError with one line naming what differs
+    metric_exclusions(results, metrics)    -> {metric: reason} for metrics scored differently (left out)
     seed_groups(results)                   -> {model label: [Result per seed]} (label without "-seed<N>")
     paired_bootstrap(a, b, seed, ...)      -> (mean difference a - b, low, high); a, b: [V] or [seeds, V]
     seed_pooled_interval(a, b), seed_note(seeds, labels): the several-seeds interval and its label
@@ -46,8 +47,9 @@ def _differs(what: str, values: dict[str, object]) -> str:
 
 
 def check_comparable(results: list[Result]) -> None:
-    """Same protocol (every field), same test videos (data checksum and count), same conventions and the
-    same metric weight files. Raises with one line saying what differs."""
+    """Same protocol (every field), same test videos (data checksum and count) and the same file-wide
+    conventions: what every metric rests on. Raises with one line saying what differs. What decides a single
+    metric (raw or uint8 frames, its weight file) is checked per metric by metric_exclusions."""
     if len(results) < 2:
         raise VidbenchError("compare needs at least two results files")
     names = {r.path.name: r for r in results}
@@ -60,9 +62,8 @@ def check_comparable(results: list[Result]) -> None:
         ("protocol fields", field(lambda r: sorted((k, str(v)) for k, v in _protocol(r).items()))),
         ("test videos (test_data_sha256)", field(lambda r: (r.raw.get("dataset") or {}).get("test_data_sha256"))),
         ("numbers of scored videos", field(_video_count)),
-        ("conventions", field(lambda r: sorted((r.raw.get("conventions") or {}).items()))),
-        ("metric weight files", field(lambda r: sorted((m, (w or {}).get("git_blob_sha1") or (w or {}).get("file"))
-                                                        for m, w in (r.raw.get("metric_weights") or {}).items()))),
+        ("conventions", field(lambda r: sorted((k, v) for k, v in (r.raw.get("conventions") or {}).items()
+                                               if k not in PER_METRIC_CONVENTIONS))),
     ]
     for what, values in checks:
         if len({repr(v) for v in values.values()}) > 1:
@@ -70,9 +71,43 @@ def check_comparable(results: list[Result]) -> None:
                 first, *_ = results
                 diff = sorted(k for r in results for k, v in _protocol(r).items() if _protocol(first).get(k) != v)
                 values = {n: ", ".join(f"{k}={_protocol(r).get(k)}" for k in diff) for n, r in names.items()}
-            elif what in ("conventions", "metric weight files"):
+            elif what == "conventions":
                 values = {n: "; ".join(f"{k}={v}" for k, v in v_) for n, v_ in values.items()}
             raise VidbenchError(_differs(what, values))
+
+
+# Conventions that decide one metric, not the whole file: which metrics scored raw decoder floats (the
+# *_cwvae conventions on a CW-VAE run in-process) and which samples FVD pooled.
+PER_METRIC_CONVENTIONS = ("raw_frames", "fvd_samples")
+
+
+def scored_as(r: Result, metric: str) -> dict[str, object]:
+    """What decides how `metric` ("ssim", "psnr_cwvae", "fvd@16") was scored in `r`: the frames it read (raw
+    decoder floats or the uint8 predictions), FVD's samples, and its pretrained weight file."""
+    base = metric.split("@")[0]
+    conventions = r.raw.get("conventions") or {}
+    how: dict[str, object] = {"frames": "raw decoder floats" if base in (conventions.get("raw_frames") or [])
+                              else "uint8"}
+    if base == "fvd":
+        how["fvd samples"] = conventions.get("fvd_samples")
+    weights = (r.raw.get("metric_weights") or {}).get(base)
+    if weights:
+        how["weights"] = weights.get("git_blob_sha1") or weights.get("file") if isinstance(weights, dict) else weights
+    return how
+
+
+def metric_exclusions(results: list[Result], metrics) -> dict[str, str]:
+    """{metric: why it is left out} for the metrics these files scored differently (e.g. `ssim_cwvae` on raw
+    decoder floats in one file and on uint8 frames in another); every other metric compares."""
+    out = {}
+    for metric in metrics:
+        scored = {r.path.name: scored_as(r, metric) for r in results}
+        kinds = {k for how in scored.values() for k in how}
+        differ = [k for k in sorted(kinds) if len({repr(how.get(k)) for how in scored.values()}) > 1]
+        if differ:
+            shown = ", ".join(f"{name}: {'; '.join(f'{k} {how.get(k)}' for k in differ)}" for name, how in scored.items())
+            out[metric] = f"{metric} left out: scored differently ({shown})"
+    return out
 
 
 def _video_count(r: Result):
@@ -208,10 +243,12 @@ def _per_video(group: list[Result], metric: str) -> np.ndarray | None:
 
 def compare(results: list[Result], seed: int = 0, resamples: int = 1000, level: float = 0.95,
             fvd_resamples: int = 0) -> list[Comparison]:
-    """Every model (seed group) against the first one given, per metric both have per-video values for,
-    plus FVD and KVD of the longest prefix where both have stored features (one evaluation each).
+    """Every model (seed group) against the first one given, per metric both have per-video values for and
+    every file scored the same way (metric_exclusions: the others are left out), plus FVD and KVD of the
+    longest prefix where both have stored features (one evaluation each).
     fvd_resamples: unused (the distances' intervals are jackknife ones), kept for callers."""
     check_comparable(results)
+    excluded = metric_exclusions(results, {m for r in results for m in (r.raw.get("per_video") or {})} | {"fvd"})
     groups = seed_groups(results)
     if len(groups) < 2:
         raise VidbenchError(f"compare: every file is a seed of {next(iter(groups))}; give at least two models")
@@ -221,13 +258,16 @@ def compare(results: list[Result], seed: int = 0, resamples: int = 1000, level: 
     for label, group in others:
         for metric in base[0].raw.get("per_video", {}):
             a, b = _per_video(group, metric), _per_video(base, metric)
-            if a is None or b is None:
+            if a is None or b is None or metric in excluded:
                 continue
             diff, low, high = paired_bootstrap(a, b, seed, resamples, level)
             out.append(Comparison(metric, label, base_label, float(a.mean()), float(b.mean()), diff, low, high,
                                   bool(hib.get(metric, True)), (len(a), len(b)),
                                   seed_note((len(a), len(b)), (label, base_label))))
-        out += _distance_comparisons(group, base, label, base_label, level)
+        if "fvd" not in excluded:  # KVD is computed from the same I3D features, so it shares FVD's comparability
+            out += _distance_comparisons(group, base, label, base_label, level)
+    if not out and excluded:
+        raise VidbenchError("compare: no metric is scored the same way in these files: " + "; ".join(excluded.values()))
     if not out:
         raise VidbenchError("compare: these results files hold no per-video numbers (written before vidbench "
                             "recorded them?); re-run `vidbench evaluate` (cached batches make it quick)")

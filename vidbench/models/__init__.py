@@ -7,6 +7,8 @@ from vidbench.models.base import VideoModel, create_model, list_models, model_fr
 from vidbench.registry import MODELS
 
 MODELS.add("copy-last", "vidbench.models.trivial:copy_last", about="repeats the last context frame")
+MODELS.add("context-mean", "vidbench.models.trivial:context_mean",
+           about="repeats the per-pixel mean of the context frames (the blur predictor)")
 MODELS.add("random-frame", "vidbench.models.trivial:random_frame", about="random training frames (the paper's 'random' line)")
 MODELS.add("cwvae", "vidbench.models.cwvae:cwvae", about="Clockwork VAE (Saxena et al. 2021)")
 MODELS.add("notmpabs", "vidbench.models.cwvae:notmpabs", about="CW-VAE without temporal abstraction (k=1)")

@@ -1,4 +1,6 @@
-"""Reference predictors with nothing to learn by gradient: copy-last and random-frame (the paper's 'random').
+"""Reference predictors with nothing to learn by gradient: copy-last, context-mean (the blur predictor: the
+per-pixel mean of the context frames, which SSIM and PSNR reward and the readout does not) and random-frame
+(the paper's 'random').
 
 Both are gradient_free: the training loop calls loss() and skips backward/the optimiser. copy-last ignores
 the data; random-frame keeps a uniform random sample of the training frames it is shown (reservoir
@@ -38,6 +40,19 @@ class CopyLast(VideoModel):
             raise VidbenchError("copy-last: needs at least one context frame")
         last = context[:, -1].clamp(0, 1)
         return last[:, None, None].expand(-1, num_samples, horizon, *last.shape[1:]).clone()
+
+
+class ContextMean(CopyLast):
+    """Every predicted frame is the per-pixel mean of the context: a smear of the digits along their paths,
+    the prediction that minimises squared error when nothing about the future is known."""
+
+    @torch.no_grad()
+    def predict(self, context, horizon, num_samples=1, generator=None):
+        self.check_context(context)
+        if context.shape[1] == 0:
+            raise VidbenchError("context-mean: needs at least one context frame")
+        mean = context.clamp(0, 1).mean(dim=1)
+        return mean[:, None, None].expand(-1, num_samples, horizon, *mean.shape[1:]).clone()
 
 
 class RandomFrame(VideoModel):
@@ -109,10 +124,16 @@ def copy_last(preset: str | None = None, **overrides) -> CopyLast:
     return CopyLast(_config("copy-last", preset, overrides, {"channels": None}))
 
 
+def context_mean(preset: str | None = None, **overrides) -> ContextMean:
+    """channels=None accepts any number of channels."""
+    return ContextMean(_config("context-mean", preset, overrides, {"channels": None}))
+
+
 def random_frame(preset: str | None = None, **overrides) -> RandomFrame:
     """buffer_size frames are kept (1000 by default: 12 MB for RGB)."""
     return RandomFrame(_config("random-frame", preset, overrides, {"channels": 1, "buffer_size": 1000}))
 
 
 copy_last.presets = PRESET_NAMES
+context_mean.presets = PRESET_NAMES
 random_frame.presets = PRESET_NAMES

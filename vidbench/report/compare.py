@@ -4,7 +4,10 @@
 
 Every model is compared with the first one given (the baseline): per metric the mean of the model minus the
 baseline's, its paired bootstrap interval over test videos (and seeds), and the verdict. Files that are not
-comparable are refused before anything is computed (vidbench.evaluate.paired.check_comparable).
+comparable (other protocol or test videos) are refused before anything is computed
+(vidbench.evaluate.paired.check_comparable); comparability is decided per metric beyond that: a metric the
+files scored differently (`ssim_cwvae` on a CW-VAE's raw decoder floats against a predictions file's uint8
+frames, another LPIPS weight file) is left out with the reason printed, and the rest compare.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from vidbench.evaluate.paired import Comparison, compare, seed_groups
+from vidbench.evaluate.paired import Comparison, compare, metric_exclusions, seed_groups
 from vidbench.evaluate.results import read_result
 from vidbench.options import check_options
 
@@ -52,8 +55,15 @@ def to_markdown(results, rows: list[Comparison], level: float = 0.95) -> str:
     if not any(c.metric.startswith("fvd") for c in rows):
         notes.append("FVD not compared: it needs each file's per-video features (<results>.fvd.npz, written by "
                      "`vidbench evaluate` with FVD) and one evaluation per model.")
+    notes += left_out(results)
     notes += sorted({w for r in results for w in (r.raw.get("warnings") or [])})
     return "\n".join(lines) + "\n\n" + "".join(f"- {n}\n" for n in notes)
+
+
+def left_out(results) -> list[str]:
+    """One line per metric the files scored differently (compare leaves it out)."""
+    metrics = sorted({m for r in results for m in (r.raw.get("per_video") or {})})
+    return list(metric_exclusions(results, metrics + ["fvd"]).values())
 
 
 def to_csv(rows: list[Comparison]) -> str:
@@ -91,6 +101,9 @@ def compare_command(files, fmt, resamples, seed, bands):
         return
     results, rows = compare_files(files, seed=seed, resamples=resamples)
     click.echo(to_markdown(results, rows) if fmt == "md" else to_csv(rows), nl=False)
+    if fmt == "csv":
+        for line in left_out(results):  # the csv stays machine-readable; why a metric is missing goes to stderr
+            click.echo(line, err=True)
 
 
 def _by_band(files, bands: str, fmt: str, seed: int, resamples: int) -> str:

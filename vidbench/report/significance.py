@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidbench.evaluate.paired import fvd_features, paired_bootstrap
+from vidbench.evaluate.paired import fvd_features, paired_bootstrap, scored_as
+from vidbench.report.ranking import balanced_mean_rank, worse_than_chance
 from vidbench.report.table import PAPER, Column, Row, Table
 
 LEVEL = 0.95
@@ -64,14 +65,25 @@ def _value(data, idx, seeds=None) -> float:
     return frechet_from_features(real[idx], fake[idx].reshape(-1, fake.shape[-1]))
 
 
-def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) -> list[str]:
+def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0,
+                       chance: dict[str, float] | None = None) -> list[str]:
     """Fill row.tied[c] for the best row(s) of every column and every row whose paired difference to the
-    best is not significant. Returns notes on columns that could not be tested."""
+    best is not significant, among the cells no worse than chance (where the results state one: a value worse
+    than chance is never marked, and a column whose best is worse than chance gets no marks). Returns notes on
+    columns that could not be tested."""
     notes = []
     for c in columns:
         ranked = [r for r in rows if c in r.ranks]
+        if any(r.ranks[c] == 1 and worse_than_chance(c, r.values[c], chance or {}) for r in ranked):
+            notes.append(f"{c.protocol} {c.metric.label}: no {MARK} marks; the column's best is worse than chance")
+            continue
+        ranked = [r for r in ranked if not worse_than_chance(c, r.values[c], chance or {})]
         best = [r for r in ranked if r.ranks[c] == 1 and cell_data(r, c) is not None]
         if not best:
+            if any(cell_data(r, c) is not None for r in ranked):  # else nothing here could be tested at all
+                labels = ", ".join(r.label for r in ranked if r.ranks[c] == 1)
+                notes.append(f"{c.protocol} {c.metric.label}: no {MARK} marks; the column's best ({labels}) has no "
+                             f"per-video numbers to test the other rows against")
             continue
         ref = best[0]
         key = _videos_key(ref, c.protocol)
@@ -90,6 +102,10 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0) ->
                 continue
             if row is ref:
                 row.tied.add(c)
+                continue
+            if _scored(row, c) != _scored(ref, c):  # comparability per metric: another convention is not tested
+                notes.append(f"{c.protocol} {c.metric.label}: {row.label} scored {c.key} on {_scored(row, c)}, "
+                             f"{ref.label} (the best) on {_scored(ref, c)}; not tested against the best")
                 continue
             if data[0] == "frame":
                 _, low, high = paired_bootstrap(data[1], ref_data[1], seed, FRAME_RESAMPLES, LEVEL)
@@ -120,6 +136,12 @@ def _distance_test(data, ref_data) -> tuple[float, float]:
     return (d.low, d.high) if d.low is not None else (np.nan, np.nan)
 
 
+def _scored(row: Row, c: Column) -> str:
+    """How the row's results scored the column's metric (frames, weights), as one comparable string."""
+    return "; ".join(sorted({", ".join(f"{k} {v}" for k, v in scored_as(r, c.key).items())
+                             for r in row.results if r.protocol == c.protocol}))
+
+
 def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict[int, int]:
     sign = 1 if higher_is_better else -1
     return {i: 1 + sum(1 for w in values.values() if sign * w > sign * v) for i, v in values.items()}
@@ -139,14 +161,14 @@ def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamp
         if d is not None:
             sizes.setdefault(c.protocol, _videos(d))
     rng = np.random.default_rng(seed)
-    means = np.zeros((resamples, len(rows)))
-    counts = np.zeros(len(rows))
+    means = np.full((resamples, len(rows)), np.nan)
     for b in range(resamples):
         draw = {p: rng.integers(0, n, n) for p, n in sizes.items()}
         seed_draw = {}  # (row, protocol) -> seed indices, for rows of several seeds
         for (i, c), d in data.items():
             if d is not None and d[0] == "frame" and len(d[1]) > 1 and (i, c.protocol) not in seed_draw:
                 seed_draw[i, c.protocol] = rng.integers(0, len(d[1]), len(d[1]))
+        ranks: dict[int, dict[Column, int]] = {}
         for c in ranked_cols:
             values = {}
             for (i, col), d in data.items():
@@ -156,13 +178,14 @@ def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamp
                 v = _value(d, draw[c.protocol], seed_draw.get((i, c.protocol))) if same_videos else rows[i].values[c]
                 values[i] = round(v, c.metric.decimals)
             for i, rank in _competition_ranks(values, c.metric.higher_is_better).items():
-                means[b, i] += rank
-                if b == 0:
-                    counts[i] += 1
+                ranks.setdefault(i, {})[c] = rank
+        for i, mine in ranks.items():
+            mean = balanced_mean_rank(mine)  # the table's mean rank, on this replicate's ranks
+            means[b, i] = np.nan if mean is None else mean
     alpha = (1 - LEVEL) / 2
     for i, row in enumerate(rows):
-        if counts[i]:
-            low, high = np.quantile(means[:, i] / counts[i], [alpha, 1 - alpha])
+        if row.mean_rank is not None and not np.isnan(means[:, i]).any():
+            low, high = np.quantile(means[:, i], [alpha, 1 - alpha])
             row.rank_ci = (float(low), float(high))
     return True
 
@@ -176,7 +199,7 @@ def annotate(table: Table, seed: int = 0) -> Table:
     for pool in pools:
         if not pool:
             continue
-        notes += mark_not_different(pool, table.columns, seed)
+        notes += mark_not_different(pool, table.columns, seed, table.chance)
         varied = rank_intervals(pool, table.columns, seed)
         if not varied and any(r.source == PAPER for r in pool):
             notes.append("Mean-rank intervals: none for the paper's rows; the paper publishes no per-video numbers, "

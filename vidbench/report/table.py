@@ -6,9 +6,7 @@
 Rules (the paper's, Table 1 caption, made exact):
 - Bold: the best value of a column and every value within 5% of it (|v - best| <= 0.05 |best|), with the
   direction per metric (SSIM, PSNR higher is better; LPIPS, FVD lower).
-- Rank per column: 1 + the number of rows strictly better, on the values as displayed (so tied values
-  share the better rank: this reproduces the paper's mean ranks 2.25, 3.62, 2.75, 3.31, 2.62 from its
-  own numbers). Mean rank = mean over the Table 1 columns a row has.
+- Bold (never a value worse than chance), the balanced mean rank and each row's provenance: ranking.py.
 - A missing cell (metric not computed, unavailable, or the model not run on that protocol) is shown as
   missing and is not ranked: it neither takes a rank nor pushes other rows down; the row's mean rank
   averages the cells it has, and the count is shown beside it.
@@ -27,6 +25,7 @@ from vidbench.evaluate.paired import seed_of
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
 from vidbench.report.origin import source
+from vidbench.report.ranking import balanced_mean_rank, provenance, rank_and_bold
 
 MEASURED, PAPER = "measured", "paper"
 
@@ -36,7 +35,8 @@ class Metric:
     label: str                 # column header: "SSIM"
     higher_is_better: bool
     decimals: int              # display precision; ranks compare values at this precision
-    ranked: bool = True        # Table 1 metrics count in the mean rank; extra columns do not
+    ranked: bool = True        # counts in the mean rank
+    blur_robust: bool = True   # False: SSIM and PSNR, which a blurred mean frame scores well on
 
 
 # Summary keys per convention: "standard" (tf.image.ssim, per-frame PSNR) or "cwvae" (the authors' eval,
@@ -46,12 +46,13 @@ CONVENTIONS = {
     "cwvae": {"SSIM": "ssim_cwvae", "PSNR": "psnr_cwvae", "LPIPS": "lpips", "FVD": "fvd"},
 }
 TABLE1_METRICS = {
-    "SSIM": Metric("SSIM", True, 3), "PSNR": Metric("PSNR", True, 2),
+    "SSIM": Metric("SSIM", True, 3, blur_robust=False), "PSNR": Metric("PSNR", True, 2, blur_robust=False),
     "LPIPS": Metric("LPIPS", False, 3), "FVD": Metric("FVD", False, 0),
 }
-# Beyond the paper (issue 7): the Moving MNIST readout, shown where a result has it, never ranked.
+# Beyond the paper (issue 7): the Moving MNIST readout, shown where a result has it. Digit accuracy joins the mean
+# rank's blur-robust half (issue 25); the position error, coupled to it by design, does not count twice.
 EXTRA_METRICS = {
-    "readout_accuracy": Metric("Digit acc.", True, 3, ranked=False),
+    "readout_accuracy": Metric("Digit acc.", True, 3),
     "readout_position_error": Metric("Pos. err. (px)", False, 2, ranked=False),
     # KVD (issue 24): the kernel distance on FVD's features, unbiased at every set size (metrics/kvd.py)
     "kvd": Metric("KVD", False, 3, ranked=False),
@@ -82,11 +83,16 @@ class Row:
     tied: set[Column] = field(default_factory=set)       # not significantly different from the best (significance.py)
     rank_ci: tuple[float, float] | None = None            # mean-rank interval over resampled test videos
     spread: dict[Column, tuple[float, float, int]] = field(default_factory=dict)  # training seeds: min, max, count
+    kind: str = ""                                        # provenance shown: measured / shipped / zoo / paper
+    raw: set[Column] = field(default_factory=set)         # cells scored on raw decoder floats (*_cwvae of a CW-VAE)
 
     @property
     def mean_rank(self) -> float | None:
-        ranked = [r for c, r in self.ranks.items() if c.metric.ranked]
-        return sum(ranked) / len(ranked) if ranked else None
+        return balanced_mean_rank({c: r for c, r in self.ranks.items() if c.metric.ranked})
+
+    @property
+    def shown_kind(self) -> str:
+        return self.kind or self.source
 
     @property
     def num_ranked(self) -> int:
@@ -145,7 +151,9 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
         seen[model, r.protocol, seed] = r
     for (model, _, _), r in seen.items():
         # a zoo model's row says so in the source column (report/origin.py): GPU-trained, not a CPU demo run
-        rows.setdefault(model, Row(model, source(r, MEASURED), family=r.family)).results.append(r)
+        row = rows.setdefault(model, Row(model, source(r, MEASURED), family=r.family))
+        row.results.append(r)
+        row.kind = ", ".join(dict.fromkeys([*filter(None, row.kind.split(", ")), provenance(r)]))
 
     protocols = {r.protocol for r in seen.values()}
     if with_paper:
@@ -162,6 +170,8 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
             values = [r.value(c.key) for r in mine]
             if mine and all(v is not None for v in values):
                 row.values[c] = sum(values) / len(values)
+                if any(c.key in ((r.raw.get("conventions") or {}).get("raw_frames") or []) for r in mine):
+                    row.raw.add(c)
                 if len(values) > 1:
                     row.spread[c] = (min(values), max(values), len(values))
             elif mine:
@@ -178,28 +188,13 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
             paper_rows.append(row)
 
     measured = sorted(rows.values(), key=lambda r: r.label)
-    pools = [measured + paper_rows] if rank_paper else [measured, paper_rows]
-    for pool in pools:
-        rank_and_bold(pool, columns)
-    measured.sort(key=lambda r: (r.mean_rank is None, r.mean_rank or 0.0, r.label))
     keys_shown = {c.key for c in columns}
     chance = {k: v for r in seen.values() for k, v in r.chance.items() if k in keys_shown}
+    pools = [measured + paper_rows] if rank_paper else [measured, paper_rows]
+    for pool in pools:
+        rank_and_bold(pool, columns, chance)
+    measured.sort(key=lambda r: (r.mean_rank is None, r.mean_rank or 0.0, r.label))
     return Table(columns, measured + paper_rows, convention, rank_paper, warnings, chance)
-
-
-def rank_and_bold(rows: list[Row], columns: list[Column]) -> None:
-    """Competition ranking ("1224") per column over the rows that have the cell, and the 5% bold rule."""
-    for c in columns:
-        sign = 1 if c.metric.higher_is_better else -1
-        present = [(row, round(row.values[c], c.metric.decimals)) for row in rows if c in row.values]
-        if not present:
-            continue
-        for row, v in present:
-            row.ranks[c] = 1 + sum(1 for _, w in present if sign * w > sign * v)
-        best = max(sign * v for _, v in present) * sign
-        for row, v in present:
-            if abs(v - best) <= paper.BOLD_WITHIN * abs(best) + 1e-12:
-                row.bold.add(c)
 
 
 # ---------------------------------------------------------------- rendering
@@ -232,6 +227,8 @@ def format_rank_ci(row: Row) -> str:
 
 
 TIED_MARK = "≈"  # significance.MARK; here so the renderers need not import the statistics
+RAW_MARK = "†"   # a cell scored on raw decoder floats (conventions.raw_frames), not on the uint8 frames
+_RANKED = [*TABLE1_METRICS.values(), *EXTRA_METRICS.values()]
 
 
 def _arrow(m: Metric) -> str:
@@ -239,10 +236,14 @@ def _arrow(m: Metric) -> str:
 
 
 def rules_text(table: Table) -> list[str]:
+    robust = sorted({c.metric.label for c in table.columns if c.metric.ranked and c.metric.blur_robust
+                     and any(c in r.ranks for r in table.rows)}, key=lambda x: [m.label for m in _RANKED].index(x))
     lines = [
-        "Bold: best per column and all within 5% of it. Rank per column: 1 + number of strictly better rows, "
-        "on displayed values (ties share the better rank). Mean rank over the SSIM/PSNR/LPIPS/FVD cells a row "
-        "has (count in brackets); a missing cell is not ranked.",
+        "Bold: best per column and all within 5% of it" + (", never a value worse than chance" if table.chance else "")
+        + ". Rank per column: 1 + number of strictly better rows, on displayed values (ties share the better rank). "
+        "Mean rank (count of ranked cells in brackets; a missing cell is not ranked): the mean of two halves so "
+        "that blur cannot win it, the blur-friendly SSIM/PSNR (a blurred mean frame scores well on both) and the "
+        f"blur-robust {'/'.join(robust) if robust else 'LPIPS/FVD'}; with all four of Table 1 it is their plain mean.",
         f"SSIM/PSNR convention: {table.convention} "
         f"({'tf.image.ssim, per-frame PSNR' if table.convention == 'standard' else 'the authors eval: skimage 0.18 defaults'}).",
     ]
@@ -254,11 +255,20 @@ def rules_text(table: Table) -> list[str]:
         if table.convention != paper.CONVENTION:
             lines.append(f"The paper's SSIM/PSNR were computed with the {paper.CONVENTION} convention, not this "
                          f"table's {table.convention} one: compare them with --convention {paper.CONVENTION}.")
+    unranked = [r.label for r in table.rows if r.mean_rank is None and r.ranks]
+    if unranked:
+        lines.append(f"No mean rank for {', '.join(unranked)}: none of its cells is blur-robust (LPIPS, FVD, digit "
+                     f"accuracy unavailable), and SSIM/PSNR alone would reward blur.")
+    if any(r.raw for r in table.rows):
+        lines.append(f"{RAW_MARK}: scored on the model's raw decoder floats (the authors' *_cwvae eval of a CW-VAE "
+                     f"run in-process); unmarked cells of that column on the uint8 frames, as a predictions file is.")
     if table.chance:
         shown = ", ".join(f"{EXTRA_METRICS[k].label} {v:.{EXTRA_METRICS[k].decimals}f}" if k in EXTRA_METRICS
                           else f"{k} {v:g}" for k, v in table.chance.items())
         lines.append(f"Chance level: {shown} (readout: a digit on every track, its identity guessed at random; "
-                     f"a prediction that shows nothing reads worse).")
+                     f"a prediction that shows nothing reads 0 / 6 px; hedging with both context digits on each "
+                     f"track reads 0.05-0.09 / 5.6-5.8 px and a digit-free blob 0.00 / 6.00 px, "
+                     f"vidbench/metrics/readout.py).")
     return lines
 
 
@@ -296,9 +306,10 @@ def to_markdown(table: Table) -> str:
         for c in table.columns:
             text = format_value(row, c) or ("n/a" if c in row.notes else "–")
             text = f"**{text}**" if c in row.bold else text
+            text += RAW_MARK if c in row.raw else ""
             cells.append((text + TIED_MARK if c in row.tied else text) + format_spread(row, c))
         rank = f"{format_rank(row)}{format_rank_ci(row)} ({row.num_ranked})" if row.mean_rank is not None else "–"
-        lines.append("| " + " | ".join([row.display_label, row.source] + cells + [rank]) + " |")
+        lines.append("| " + " | ".join([row.display_label, row.shown_kind] + cells + [rank]) + " |")
     notes = rules_text(table) + table.stat_notes + [f"n/a: {n}" for n in missing_notes(table)]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
@@ -332,8 +343,9 @@ def to_latex(table: Table) -> str:
             for c in cols:
                 text = format_value(row, c) or ("n/a" if c in row.notes else "--")
                 text = rf"\textbf{{{text}}}" if c in row.bold else text
+                text += r"$^{\dagger}$" if c in row.raw else ""
                 cells.append(text + r"$^{\approx}$" if c in row.tied else text)
-        out.append(" & ".join([_tex_escape(row.display_label), row.source] + cells
+        out.append(" & ".join([_tex_escape(row.display_label), row.shown_kind] + cells
                               + [format_rank(row) or "--"]) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(out) + "\n" + "".join(f"% {n}\n" for n in rules_text(table) + table.stat_notes)
@@ -369,7 +381,8 @@ def to_html_table(table: Table, table_id: str = "leaderboard") -> str:
     out += [f"<th>{escape(c.metric.label)} {_arrow(c.metric)}</th>" for _, cols in groups for c in cols]
     out.append("</tr></thead><tbody>")
     for row in table.rows:
-        out.append(f'<tr class="{row.source}"><td class="model">{escape(row.display_label)}</td><td>{row.source}</td>')
+        out.append(f'<tr class="{row.source}"><td class="model">{escape(row.display_label)}</td>'
+                   f'<td>{escape(row.shown_kind)}</td>')
         for c in table.columns:
             text = format_value(row, c)
             if not text:
@@ -377,6 +390,7 @@ def to_html_table(table: Table, table_id: str = "leaderboard") -> str:
                 out.append(f'<td class="missing" title="{title}">{"n/a" if c in row.notes else "–"}</td>')
             else:
                 text = f"<b>{text}</b>" if c in row.bold else text
+                text += f'<sup title="scored on raw decoder floats">{RAW_MARK}</sup>' if c in row.raw else ""
                 mark = f'<sup title="not significantly different from the best">{TIED_MARK}</sup>' if c in row.tied else ""
                 out.append(f"<td>{text}{mark}<small>{format_spread(row, c)}</small></td>")
         rank = (f"{format_rank(row)}<small>{format_rank_ci(row)} ({row.num_ranked})</small>"
