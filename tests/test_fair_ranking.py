@@ -14,7 +14,8 @@ from vidbench.evaluate import evaluate
 from vidbench.evaluate.protocols import Protocol
 from vidbench.evaluate.results import load_results
 from vidbench.report.publish import build_tables
-from vidbench.report.table import build_table, to_markdown
+from vidbench.report.render import to_markdown
+from vidbench.report.table import build_table
 
 CONTEXT, HORIZON, VIDEOS = 4, 20, 6
 

@@ -11,15 +11,8 @@ from vidbench.errors import VidbenchError
 from vidbench.evaluate.results import load_results, read_result
 from vidbench.report import paper
 from vidbench.report.publish import write_leaderboard
-from vidbench.report.table import (
-    MEASURED,
-    PAPER,
-    build_table,
-    format_rank,
-    to_csv,
-    to_latex,
-    to_markdown,
-)
+from vidbench.report.render import format_rank, to_csv, to_latex, to_markdown
+from vidbench.report.table import MEASURED, PAPER, build_table
 
 
 def result(model, protocol="toy@1", summary=None, unavailable=None, family=None, config=None, horizon=6,

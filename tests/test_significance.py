@@ -9,7 +9,8 @@ import pytest
 from vidbench.evaluate.results import load_results
 from vidbench.report import paper
 from vidbench.report.publish import build_tables, write_leaderboard
-from vidbench.report.table import PAPER, to_csv, to_markdown
+from vidbench.report.render import to_csv, to_markdown
+from vidbench.report.table import PAPER
 
 V = 80
 

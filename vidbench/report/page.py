@@ -14,7 +14,8 @@ from pathlib import Path
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
 from vidbench.report.origin import ZOO, origin_note, source
-from vidbench.report.table import PAPER, Table, missing_notes, rules_text, table_title, to_html_table
+from vidbench.report.render import missing_notes, rules_text, table_title, to_html_table
+from vidbench.report.table import PAPER, Table
 
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 STYLE = """

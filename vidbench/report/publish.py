@@ -23,7 +23,8 @@ from vidbench.fileio import atomic_write_bytes, write_error
 from vidbench.locking import claim_folder
 from vidbench.report import figures as figs
 from vidbench.report import page
-from vidbench.report.table import FORMATS, Table, build_table, table_title
+from vidbench.report.render import FORMATS, table_title
+from vidbench.report.table import Table, build_table
 
 SAMPLE_SUFFIXES = (".gif", ".png", ".mp4")
 MARKER = ".vidbench-leaderboard"  # written into OUT: the files beside it are vidbench's to replace
