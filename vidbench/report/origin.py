@@ -2,7 +2,7 @@
 GPU, its manifest in vidbench/zoo/) is not a demo run of a few CPU minutes, and a model whose training was
 steered by its test-video scores is not a held-out estimate.
 
-    source(result)        -> "zoo" for a zoo model's results, else "measured" (the table's source column)
+    provenance(result)    -> "measured", "shipped" or "zoo" (the table's source column and the page's banner)
     origin_note(result)   -> one line for the page's notes, or None
 """
 
@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from vidbench.evaluate.results import Result
 
-ZOO = "zoo"
+# A measured row's provenance: evaluated here from a run trained here, from a weights file that came with
+# vidbench (`vidbench export` records how it was trained), or from a model zoo's weights.
+MEASURED_HERE, SHIPPED, ZOO = "measured", "shipped", "zoo"
+PROVENANCE_KINDS = (MEASURED_HERE, SHIPPED, ZOO)
 # Weights whose training length was chosen after seeing their scores on the test videos they are ranked on,
 # by checkpoint sha256 (a name can be reused; the bytes cannot).
 SEEN_TEST_SCORES = {
@@ -25,8 +28,18 @@ def _record(result: Result) -> dict:
     return model.get("record") if isinstance(model.get("record"), dict) else {}
 
 
-def source(result: Result, default: str) -> str:
-    return ZOO if _record(result).get("zoo") else default
+def provenance(result: Result) -> str:
+    """A results file's provenance kind: its own `provenance` field (a zoo job writes "zoo"), else "zoo" for a
+    zoo export's record, "shipped" for weights that came with a record of how they were trained (vidbench
+    export), else measured here."""
+    model = result.raw.get("model") if isinstance(result.raw.get("model"), dict) else {}
+    stated = result.raw.get("provenance") or model.get("provenance")
+    if stated in PROVENANCE_KINDS:
+        return stated
+    record = _record(result)
+    if record.get("zoo"):
+        return ZOO
+    return SHIPPED if record else MEASURED_HERE
 
 
 def origin_note(result: Result) -> str | None:

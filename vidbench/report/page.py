@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
-from vidbench.report.origin import ZOO, origin_note, source
+from vidbench.report.origin import SHIPPED, ZOO, origin_note, provenance
 from vidbench.report.render import missing_notes, rules_text, table_title, to_html_table
 from vidbench.report.table import PAPER, Table
 
@@ -104,9 +104,8 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
         f"{escape(paper.SOURCE)}, with the authors' SSIM/PSNR conventions ({paper.CONVENTION}), shown for "
         "reference and never measured here.</div>",
     ]
-    zoo = sorted({r.model for r in results if source(r, "") == ZOO})
-    shipped = sorted({r.model for r in results if isinstance(r.raw.get("model"), dict) and r.raw["model"].get("record")}
-                     - set(zoo))
+    zoo = sorted({r.model for r in results if provenance(r) == ZOO})
+    shipped = sorted({r.model for r in results if provenance(r) == SHIPPED} - set(zoo))
     if shipped:  # exported weights files (vidbench export): say they were not trained by whoever ran this
         parts[-1] = parts[-1][:-len("</div>")] + (
             f" <b>Shipped checkpoints</b>: {escape(', '.join(shipped))}, evaluated from weights files that came "

@@ -14,13 +14,7 @@
 
 from __future__ import annotations
 
-from vidbench.evaluate.results import Result
 from vidbench.report import paper
-
-# A measured row's provenance (the "source" column): evaluated here from a run trained here, from a weights file
-# that came with vidbench (`vidbench export` records how it was trained), or from a model zoo's weights.
-MEASURED_HERE, SHIPPED, ZOO = "measured", "shipped", "zoo"
-PROVENANCE_KINDS = (MEASURED_HERE, SHIPPED, ZOO)
 
 
 def balanced_mean_rank(ranks: dict) -> float | None:
@@ -32,18 +26,6 @@ def balanced_mean_rank(ranks: dict) -> float | None:
         return None
     halves = [sum(h) / len(h) for h in (friendly, robust) if h]
     return sum(halves) / len(halves)
-
-
-def provenance(r: Result) -> str:
-    """A results file's provenance kind: its own `provenance` field (a zoo job writes "zoo"), else "shipped" for
-    weights that came with a record of how they were trained (vidbench export), else measured here."""
-    model = r.raw.get("model") if isinstance(r.raw.get("model"), dict) else {}
-    stated = r.raw.get("provenance") or model.get("provenance")
-    if stated in PROVENANCE_KINDS:
-        return stated
-    if isinstance(model.get("record"), dict) and model["record"].get("zoo"):  # a zoo export (report/origin.py)
-        return ZOO
-    return SHIPPED if model.get("record") else MEASURED_HERE
 
 
 def worse_than_chance(c, value: float, chance: dict[str, float]) -> bool:

@@ -6,7 +6,7 @@
 Rules (the paper's, Table 1 caption, made exact):
 - Bold: the best value of a column and every value within 5% of it (|v - best| <= 0.05 |best|), with the
   direction per metric (SSIM, PSNR higher is better; LPIPS, FVD lower).
-- Bold (never a value worse than chance), the balanced mean rank and each row's provenance: ranking.py.
+- Bold (never a value worse than chance) and the balanced mean rank: ranking.py; each row's provenance: origin.py.
 - A missing cell (metric not computed, unavailable, or the model not run on that protocol) is shown as
   missing and is not ranked: it neither takes a rank nor pushes other rows down; the row's mean rank
   averages the cells it has, and the count is shown beside it.
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from vidbench.evaluate.paired import seed_of
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
-from vidbench.report.origin import source
-from vidbench.report.ranking import balanced_mean_rank, provenance, rank_and_bold
+from vidbench.report.origin import ZOO, provenance
+from vidbench.report.ranking import balanced_mean_rank, rank_and_bold
 
 MEASURED, PAPER = "measured", "paper"
 
@@ -149,9 +149,10 @@ def build_table(results: list[Result], *, with_paper: bool = True, rank_paper: b
         seen[model, r.protocol, seed] = r
     for (model, _, _), r in seen.items():
         # a zoo model's row says so in the source column (report/origin.py): GPU-trained, not a CPU demo run
-        row = rows.setdefault(model, Row(model, source(r, MEASURED), family=r.family))
+        kind = provenance(r)
+        row = rows.setdefault(model, Row(model, ZOO if kind == ZOO else MEASURED, family=r.family))
         row.results.append(r)
-        row.kind = ", ".join(dict.fromkeys([*filter(None, row.kind.split(", ")), provenance(r)]))
+        row.kind = ", ".join(dict.fromkeys([*filter(None, row.kind.split(", ")), kind]))
 
     protocols = {r.protocol for r in seen.values()}
     if with_paper:
