@@ -119,8 +119,8 @@ class Accumulators:
         self.protocol = protocol
         self.frame_metrics = frame_metrics
         self.stats = {m: TimestepStats(protocol.horizon) for m in frame_metrics}
-        self.per_video: dict[str, dict[int, float]] = {m: {} for m in frame_metrics}
-        # every predicted frame's value per video (vidbench/evaluate/per_frame.py: bands of frames)
+        # every predicted frame's value per video (vidbench/evaluate/per_frame.py: bands of frames); the per-video
+        # means (per_video) are taken from it
         self.per_frame: dict[str, dict[int, np.ndarray]] = {m: {} for m in frame_metrics}
         self.prefixes = prefixes
         self.fvd = None
@@ -145,9 +145,8 @@ class Accumulators:
                 v, t = np.argwhere(bad)[0]
                 raise VidbenchError(f"{m} is NaN/inf for test video #{videos[v]} at predicted frame {t}; not averaged in")
             self.stats[m].update(values)
-            for i, value, frames in zip(videos, values.mean(axis=1), values):
-                self.per_video[m][i] = float(value)
-                self.per_frame[m][i] = np.asarray(frames, dtype=np.float32)
+            for i, frames in zip(videos, values):
+                self.per_frame[m][i] = np.array(frames, dtype=np.float64)
         if self.fvd is not None:
             for p, (real, fake) in enumerate(self.fvd):
                 real.update(torch.from_numpy(record["fvd_real"][:, p]))
@@ -155,6 +154,11 @@ class Accumulators:
             for v, i in enumerate(videos):
                 self.fvd_videos[i] = (np.asarray(record["fvd_real"][v]), np.asarray(record["fvd_fake"][v]))
         self.seconds += float(record["seconds"])
+
+    @property
+    def per_video(self) -> dict[str, dict[int, float]]:
+        """metric -> {video: mean over its predicted frames}."""
+        return {m: {i: float(frames.mean()) for i, frames in videos.items()} for m, videos in self.per_frame.items()}
 
     def reduce(self) -> None:
         """Sum every accumulator over ranks; gather the per-video values (needed whole for the bootstrap)."""
@@ -167,9 +171,6 @@ class Accumulators:
         all_reduce_sum(tensors + [seconds])
         self.seconds = float(seconds)
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            gathered = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, self.per_video)
-            self.per_video = {m: {i: v for part in gathered for i, v in part[m].items()} for m in self.frame_metrics}
             gathered = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, self.per_frame)
             self.per_frame = {m: {i: v for part in gathered for i, v in part[m].items()} for m in self.frame_metrics}

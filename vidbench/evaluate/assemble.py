@@ -19,8 +19,9 @@ CI_LEVEL = 0.95
 def assemble_results(acc, protocol, identity, split, names, metric_set, seed, batch_size, device, world,
                      fvd_dropped=None, frames=None) -> dict:
     per_timestep, summary, ci, videos = {}, {}, {}, {}
+    means = acc.per_video  # derived from the per-frame values: take it once
     for m in acc.frame_metrics:
-        per_video = np.array([acc.per_video[m][i] for i in sorted(acc.per_video[m])])
+        per_video = np.array([means[m][i] for i in sorted(means[m])])
         videos[m] = _floats(per_video)
         per_timestep[m] = {"mean": _floats(acc.stats[m].mean()), "std": _floats(acc.stats[m].std())}
         summary[m] = float(per_video.mean())  # = mean over frames and videos (every video has `horizon` frames)
