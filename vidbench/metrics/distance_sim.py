@@ -98,6 +98,7 @@ def simulate(variances: np.ndarray, n: int, reps: int, seed: int = 0, parts=("fv
     plus "fvd_reason" (the population reason, or None). One paired grouped jackknife per draw serves every
     FVD number (fvd_stats' own functions, shared leave-outs)."""
     from vidbench.metrics import fvd_stats as fs
+    from vidbench.metrics.jackknife import jackknife_interval
     from vidbench.metrics.kvd import _u_statistic_interval, pair_matrix
 
     rng = np.random.default_rng(seed)
@@ -111,9 +112,9 @@ def simulate(variances: np.ndarray, n: int, reps: int, seed: int = 0, parts=("fv
         if "fvd" in parts:
             full, leave = fs._leave_group_out(real, [fakes[m][:, None] for m in names], fs.JACKKNIFE_GROUPS)
             for i, m in enumerate(names):
-                at_n = fs._jackknife(full[i], leave[i], level, False)
-                out["fvd"][m].append(at_n + (nan3 if why else fs._jackknife(full[i], leave[i], level, True)))
-            out["fvd_paired"].append(nan3 if why else fs._jackknife(full[0] - full[1], leave[0] - leave[1], level, True))
+                at_n = jackknife_interval(full[i], leave[i], level, False)
+                out["fvd"][m].append(at_n + (nan3 if why else jackknife_interval(full[i], leave[i], level, True)))
+            out["fvd_paired"].append(nan3 if why else jackknife_interval(full[0] - full[1], leave[0] - leave[1], level, True))
         if "kvd" in parts:
             h = {m: pair_matrix(real, fakes[m]) for m in names}
             for m in names:

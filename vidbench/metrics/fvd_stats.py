@@ -30,10 +30,9 @@ Coverage and direction errors by simulation: docs/distances.md, tests/test_dista
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from vidbench.metrics.fvd import FEATURE_DIM, frechet_distance
-from vidbench.metrics.kvd import Estimate
+from vidbench.metrics.jackknife import Estimate, as_samples, jackknife_interval
 
 # Derived, not chosen: the smallest set size at which the expected FVD between two sets drawn from ONE
 # distribution (true distance 0) falls below BIAS_TOLERANCE of tr(cov), for isotropic Gaussian features of
@@ -83,11 +82,6 @@ def _flat(fake: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return fake[idx].reshape(-1, fake.shape[-1])
 
 
-def _as_samples(fake: np.ndarray) -> np.ndarray:
-    fake = np.asarray(fake, dtype=np.float64)
-    return fake[:, None] if fake.ndim == 2 else fake
-
-
 # ------------------------------------------------------------------------------------------------ jackknife
 def _groups(videos: int, groups: int) -> list[np.ndarray]:
     return np.array_split(np.arange(videos), min(groups, videos))
@@ -106,18 +100,6 @@ def _leave_group_out(real, fakes, groups: int) -> tuple[np.ndarray, np.ndarray]:
     return full, out
 
 
-def _jackknife(full: float, leave_out: np.ndarray, level: float, correct_bias: bool) -> tuple[float, float, float]:
-    """Grouped jackknife (K groups): standard error from the leave-out spread, t with K - 1 degrees of freedom.
-    With correct_bias, the estimate is K * full - (K - 1) * mean(leave_out): the straight line in 1 / n through
-    the set sizes n and n (K - 1) / K, extrapolated to 1 / n = 0 (FVD-infinity's extrapolation, Chong & Forsyth
-    2020, with the leave-out sets as the smaller sizes)."""
-    k = len(leave_out)
-    se = np.sqrt((k - 1) / k * ((leave_out - leave_out.mean()) ** 2).sum())
-    value = k * full - (k - 1) * leave_out.mean() if correct_bias else full
-    half = stats.t.ppf(0.5 + level / 2, k - 1) * se
-    return float(value), float(value - half), float(value + half)
-
-
 def population_reason(videos: int, dim: int, paired: bool = False) -> str | None:
     """Why no interval on the population distance (paired: no verdict on a difference) exists at this set
     size; None where one does."""
@@ -133,18 +115,18 @@ def population_reason(videos: int, dim: int, paired: bool = False) -> str | None
 def fvd_estimates(real, fake, level: float = 0.95, groups: int = JACKKNIFE_GROUPS) -> tuple[Estimate, Estimate]:
     """(FVD with an interval on its expected value at this set size, FVD-infinity with an interval on the
     population distance, or without one and the reason). real [V,D]; fake [V,S,D] or [V,D]."""
-    real, fake = np.asarray(real, np.float64), _as_samples(fake)
+    real, fake = np.asarray(real, np.float64), as_samples(fake)
     if len(real) < MIN_JACKKNIFE_VIDEOS:
         value = frechet_from_features(real, _flat(fake, np.arange(len(real))))
         why = f"no interval from {len(real)} videos (the jackknife needs {MIN_JACKKNIFE_VIDEOS})"
         return (Estimate(value, None, None, _at_n(len(real), fake.shape[1]), why),
                 Estimate(float("nan"), None, None, POPULATION, why))
     full, leave_out = _leave_group_out(real, [fake], groups)
-    at_n = Estimate(*_jackknife(full[0], leave_out[0], level, False), covers=_at_n(len(real), fake.shape[1]))
+    at_n = Estimate(*jackknife_interval(full[0], leave_out[0], level, False), covers=_at_n(len(real), fake.shape[1]))
     why = population_reason(len(real), real.shape[1])
     if why:
         return at_n, Estimate(float("nan"), None, None, POPULATION, why)
-    return at_n, Estimate(*_jackknife(full[0], leave_out[0], level, True), covers=POPULATION)
+    return at_n, Estimate(*jackknife_interval(full[0], leave_out[0], level, True), covers=POPULATION)
 
 
 def _at_n(videos: int, samples: int) -> str:
@@ -157,7 +139,7 @@ def paired_fvd_difference(real, fake_a, fake_b, level: float = 0.95, groups: int
     which model is closer to the data); the shared small-set bias cancels only when both models' features
     have the same covariance, so under POPULATION_MIN_RATIO x dim videos there is no interval and the reason
     says so. Above it: both FVD-infinity estimates from one paired grouped jackknife, t interval."""
-    real, fake_a, fake_b = np.asarray(real, np.float64), _as_samples(fake_a), _as_samples(fake_b)
+    real, fake_a, fake_b = np.asarray(real, np.float64), as_samples(fake_a), as_samples(fake_b)
     why = population_reason(len(real), real.shape[1], paired=True)
     if len(real) < MIN_JACKKNIFE_VIDEOS:
         why = f"no interval from {len(real)} videos (the jackknife needs {MIN_JACKKNIFE_VIDEOS})"
@@ -166,7 +148,7 @@ def paired_fvd_difference(real, fake_a, fake_b, level: float = 0.95, groups: int
         diff = frechet_from_features(real, _flat(fake_a, every)) - frechet_from_features(real, _flat(fake_b, every))
         return Estimate(float(diff), None, None, POPULATION + " difference", why)
     full, leave_out = _leave_group_out(real, [fake_a, fake_b], groups)
-    return Estimate(*_jackknife(full[0] - full[1], leave_out[0] - leave_out[1], level, True),
+    return Estimate(*jackknife_interval(full[0] - full[1], leave_out[0] - leave_out[1], level, True),
                     covers=POPULATION + " difference")
 
 

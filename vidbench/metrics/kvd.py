@@ -23,26 +23,12 @@ Units: raw MMD^2 on I3D logits (no x1000 scaling); it can be slightly negative w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy import stats
+
+from vidbench.metrics.jackknife import Estimate, as_samples, jackknife_interval
 
 # Rows of generated features per block of the generated-generated kernel: bounds memory at many samples per video.
 KERNEL_BLOCK_ROWS = 4096
-
-
-@dataclass(frozen=True)
-class Estimate:
-    value: float
-    low: float | None
-    high: float | None
-    covers: str               # what the interval is for
-    reason: str | None = None  # why there is no interval (low, high None)
-
-    def as_dict(self) -> dict:
-        return {"value": None if np.isnan(self.value) else self.value, "ci": None if self.low is None else [self.low, self.high],
-                "covers": self.covers, "reason": self.reason}
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -58,14 +44,9 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
                  - 2 * polynomial_kernel(x, y).mean())
 
 
-def _as_samples(fake) -> np.ndarray:
-    fake = np.asarray(fake, np.float64)
-    return fake[:, None] if fake.ndim == 2 else fake
-
-
 def pair_matrix(real, fake) -> np.ndarray:
     """[V, V] h(z_i, z_j) with a zero diagonal. real [V,D]; fake [V,S,D] or [V,D]."""
-    real, fake = np.asarray(real, np.float64), _as_samples(fake)
+    real, fake = np.asarray(real, np.float64), as_samples(fake)
     v, s, d = fake.shape
     flat = fake.reshape(v * s, d)
     cross = polynomial_kernel(real, flat).reshape(v, v, s).mean(axis=2)  # [i, j]: mean_s k(x_i, y_js)
@@ -86,11 +67,8 @@ def _u_statistic_interval(h: np.ndarray, level: float, covers: str) -> Estimate:
         value = h.sum() / (v * (v - 1)) if v == 2 else float("nan")
         return Estimate(float(value), None, None, covers, f"no interval from {v} videos (the jackknife needs 3)")
     total, rows = h.sum(), h.sum(axis=1)
-    value = total / (v * (v - 1))
-    leave_out = (total - 2 * rows) / ((v - 1) * (v - 2))
-    se = np.sqrt((v - 1) / v * ((leave_out - leave_out.mean()) ** 2).sum())
-    half = stats.t.ppf(0.5 + level / 2, v - 1) * se
-    return Estimate(float(value), float(value - half), float(value + half), covers)
+    leave_out = (total - 2 * rows) / ((v - 1) * (v - 2))  # delete-one values: exact from the pair matrix's rows
+    return Estimate(*jackknife_interval(total / (v * (v - 1)), leave_out, level), covers)
 
 
 def mmd2_over_videos(real, fake) -> float:
