@@ -51,6 +51,14 @@ def test_minutes_budget_stops_with_a_checkpoint_and_the_same_command_resumes(tin
 def test_minutes_must_be_positive(tiny_mmnist, tmp_path):
     with pytest.raises(VidbenchError, match="--minutes must be more than 0"):
         train("cwvae", tiny_mmnist, steps=2, run_dir=tmp_path / "run", minutes=0, **FAST)
+
+
+@pytest.mark.parametrize("minutes", [float("nan"), float("inf")])
+def test_minutes_must_be_finite(tiny_mmnist, tmp_path, minutes):
+    # a NaN budget passed `minutes <= 0` and made a deadline no clock ever reaches: training past any budget
+    with pytest.raises(VidbenchError, match="--minutes must be more than 0 and finite"):
+        train("cwvae", tiny_mmnist, steps=2, run_dir=tmp_path / "run", minutes=minutes, **FAST)
+    assert not (tmp_path / "run").exists()
     assert not (tmp_path / "run").exists()
 
 

@@ -34,6 +34,7 @@ models draw independent noise per rank (equal only in expectation).
 from __future__ import annotations
 
 import json
+import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -85,9 +86,9 @@ def train(model_name: str, dataset_root, *, preset: str | None = None, overrides
     command resumes. init_from: an exported weights file to start a new run from (fresh optimiser);
     its lineage and this run's sessions go to lineage.json (vidbench/train/lineage.py). command: the
     command line recorded in the lineage (default: this process's)."""
+    if minutes is not None and not 0 < minutes < math.inf:  # NaN fails this too (a NaN deadline never comes)
+        raise VidbenchError(f"--minutes must be more than 0 and finite, got {minutes}")
     deadline = _now() + 60.0 * minutes if minutes is not None else None
-    if minutes is not None and minutes <= 0:
-        raise VidbenchError(f"--minutes must be more than 0, got {minutes}")
     check_amp(amp)
     if steps is not None and epochs is not None:
         raise VidbenchError("give --steps or --epochs, not both")
