@@ -154,3 +154,12 @@ def test_training_is_cut_to_fit_the_call_when_the_data_took_longer():
     with pytest.raises(VidbenchError, match="leave 0 s to train"):
         zoo_job.training_minutes(args, spent_s=400)
     assert zoo_job.training_minutes(zoo_job.parse_args(["--minutes", "3", "--out", "x"]), spent_s=1e6) == 3
+
+
+def test_job_refuses_an_out_folder_of_someone_elses_files(tmp_path, capsys):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "mine.txt").write_text("a user's file")
+    assert zoo_job.main([*REHEARSAL, "--out", str(out), "--work", str(tmp_path / "work")]) == 1
+    assert "refusing to write into it" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"] and not (tmp_path / "work").exists()

@@ -73,6 +73,7 @@ from pathlib import Path
 from vidbench.errors import VidbenchError
 
 PROTOCOL = "mmnist@1"
+JOB_LOG = "job.log"  # the GPU run command tees the job's output into $OUT/job.log (README: Zoo and the GPU job)
 METRICS = ("ssim", "ssim_cwvae", "psnr", "psnr_cwvae", "readout")
 MODES = {"fp32": {}, "bf16": {"amp": "bf16"}, "bf16+graphs": {"amp": "bf16", "cuda_graphs": True},
          "bf16+compile+graphs": {"amp": "bf16", "compile": True, "cuda_graphs": True}}
@@ -167,13 +168,17 @@ def run_job(args: argparse.Namespace) -> dict:
     import tempfile
 
     from vidbench.evaluate import evaluate
+    from vidbench.locking import check_output_folder
     from vidbench.train import train
     from vidbench.train.checkpoint import export_weights, load_checkpoint
     from vidbench.train.lineage import total_steps
     from vidbench.train.zoo import build_manifest, split_parts, write_manifest
 
     work = args.work or Path(tempfile.mkdtemp(prefix="zoo-job-"))
-    out = args.out
+    # --out: missing, empty, or a folder this job's run command made (its tee writes job.log first), never a
+    # folder of someone else's files it could overwrite. No lock file beside it: the GPU machine's $OUT lives in
+    # a folder the job may not be allowed to write.
+    out = check_output_folder(args.out, ours=(JOB_LOG,), what="zoo job output folder")
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages()
     data_root, run_dir = work / "mmnist", work / "run"
