@@ -185,3 +185,21 @@ def test_a_model_that_arrives_trained_is_evaluated_as_it_is(tiny_mmnist, tmp_pat
     assert results.path.parent == Path("leaderboard") / "results" and results.path.exists()
     with pytest.raises(VidbenchError, match="must be trained first.*needs_training = False"):
         evaluate(tiny_mmnist, model="readypkg.ready:Untrained", checkpoint=None, **common)
+
+
+def test_contexts_never_overwrite_a_file_they_did_not_make(tiny_mmnist, tmp_path):
+    from vidbench.evaluate.contexts import write_contexts
+
+    theirs = tmp_path / "preds.npy"
+    np.save(theirs, np.zeros((4, 12, 64, 64, 1), np.uint8))
+    (tmp_path / "notes.txt").write_text("mine")
+    for name in ("preds.npy", "notes.txt"):
+        kept = (tmp_path / name).read_bytes()
+        with pytest.raises(VidbenchError, match="is not a contexts file"):
+            write_contexts(tiny_mmnist, tmp_path / name, protocol="mmnist-short@1", last_frame=48, num_videos=4)
+        assert (tmp_path / name).read_bytes() == kept
+    ctx = tmp_path / "ctx.npz"  # its own file: written again (the same bytes: the contexts are deterministic)
+    write_contexts(tiny_mmnist, ctx, protocol="mmnist-short@1", last_frame=48, num_videos=4)
+    first = ctx.read_bytes()
+    write_contexts(tiny_mmnist, ctx, protocol="mmnist-short@1", last_frame=48, num_videos=4)
+    assert ctx.read_bytes() == first

@@ -23,9 +23,10 @@ import numpy as np
 
 from vidbench.data.loader import TestSequences
 from vidbench.data.store import PreparedSplit
+from vidbench.errors import VidbenchError
 from vidbench.evaluate.protocols import check_split_size, resolve_protocol
 from vidbench.fileio import atomic_write_bytes
-from vidbench.locking import check_output_file
+from vidbench.locking import OutputLock, check_output_file
 
 
 def protocol_split(dataset, protocol=None, horizon=None, num_videos=None, num_samples=None, reduce=None,
@@ -42,6 +43,9 @@ def protocol_split(dataset, protocol=None, horizon=None, num_videos=None, num_sa
 def write_contexts(dataset, out, *, protocol=None, last_frame=None, num_videos=None, num_samples=None) -> dict:
     """Write the contexts file (module docstring); returns what it holds (shapes, protocol, path)."""
     out = check_output_file(out)
+    if out.exists() and not _is_contexts_file(out):  # never write over a file this command did not make
+        raise VidbenchError(f"{out}: exists and is not a contexts file (`vidbench contexts`); refusing to "
+                            f"overwrite it: choose another --out")
     split, p = protocol_split(dataset, protocol, num_videos=num_videos, num_samples=num_samples,
                               last_frame=last_frame)
     context = np.stack([split.sequence(i)[: p.context] for i in range(p.num_videos)])
@@ -51,9 +55,18 @@ def write_contexts(dataset, out, *, protocol=None, last_frame=None, num_videos=N
     np.savez(buffer, context=context, video=np.arange(p.num_videos, dtype=np.int64),
              predictions_shape=np.array(expected, dtype=np.int64), protocol=np.array(p.name),
              test_data_sha256=np.array(split.info["data_sha256"]))
-    atomic_write_bytes(out, buffer.getvalue())
+    with OutputLock(out, "contexts file"):
+        atomic_write_bytes(out, buffer.getvalue())
     return {"path": out, "protocol": p.name, "context_shape": context.shape, "predictions_shape": expected,
             "first_predicted": p.context + 1, "last_predicted": p.context + p.horizon}
+
+
+def _is_contexts_file(path) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {"context", "video", "predictions_shape", "protocol"} <= set(data.files)
+    except (OSError, ValueError, AttributeError, TypeError):  # not an .npz (a plain .npy is an array: no .files)
+        return False
 
 
 def contexts_lines(record: dict) -> list[str]:
