@@ -43,8 +43,9 @@ def test_freed_blocks_are_reused_without_page_faults():
     kept, most steps fault 0-1 times, but the heap still grows now and then (one step in 12 faulted 200-1,900
     times in 5 of 7 runs); by default, nearly every step faults 300-9,000 times (its adaptive mmap threshold maps
     some blocks afresh), with an occasional quiet step (1 or 94). So the test compares medians over the 12 steps,
-    which a few outlier steps cannot move: kept memory's median was 0 in every run, the default's 2,800-4,100. The bounds (kept under 100, the
-    default over 500 and at least 5x the kept one) leave room for another glibc's pattern on either side."""
+    which a few outlier steps cannot move: kept memory's median was 0 in every run, the default's 2,800-4,100.
+    The bounds (kept under 100, the default over 500 and at least 5x the kept one) leave room for another
+    glibc's pattern on either side."""
     on, off = probe(), probe(VIDBENCH_KEEP_FREED_MEMORY="0")
     assert on["kept"] is True and off["kept"] is False
     kept, default = statistics.median(on["faults"][4:]), statistics.median(off["faults"][4:])
