@@ -140,3 +140,22 @@ def test_rank_intervals_resample_training_seeds_too(tmp_path):
     measured, _ = build_tables(load_results(tmp_path))
     m = next(r for r in measured.rows if r.label == "m")
     assert m.mean_rank == 1.0 and m.rank_ci == (1.0, 2.0)
+
+
+def test_rank_intervals_hold_fvd_at_its_measured_value(tmp_path):
+    """a beats b by far on SSIM, PSNR and LPIPS in every replicate; their FVDs differ by noise only. Resampled with
+    replacement, FVD's rank would flip between replicates (duplicated features shrink each model's covariance by
+    a different amount: issue 24), moving a's mean rank between 1 and 1.25; held at its measured value, a's rank
+    interval is a point, and a note says why."""
+    rng = np.random.default_rng(3)
+    real = 30 * rng.standard_normal((V, 8))  # FVDs near 200, so rounding to the table's decimals leaves no tie
+    ssim, psnr = 0.6 + 0.01 * rng.standard_normal(V), 15 + 0.1 * rng.standard_normal(V)
+    fake = real + 15 * rng.standard_normal((V, 8))
+    for name, shift in (("a", 0.0), ("b", -0.2)):  # b's features: a's plus a little noise, so the FVDs are close
+        fake = fake + 1.5 * rng.standard_normal((V, 8))
+        write(tmp_path, name, ssim + shift, psnr + 10 * shift, fake, real, lpips=np.full(V, 0.3 - shift))
+    measured, _ = build_tables(load_results(tmp_path))
+    rows = {r.label: r for r in measured.rows}
+    for row in rows.values():
+        assert row.rank_ci == (row.mean_rank, row.mean_rank)
+    assert any(n.startswith("Mean-rank intervals hold FVD at its measured value") for n in measured.stat_notes)

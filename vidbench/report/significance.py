@@ -6,7 +6,9 @@ Both rest on per-video data: a frame metric's per-video means (results "per_vide
 features (<results>.fvd.npz). Rows of one protocol score the same test videos, so every resample draws one
 set of videos per protocol and applies it to every row (paired). A cell without per-video data (the
 paper's rows, results written before per-video data existed, FVD without its features file) keeps its value
-in every replicate: it takes part in the ranking but adds no uncertainty, and gets no marker.
+in every replicate: it takes part in the ranking but adds no uncertainty, and gets no marker. FVD keeps its
+value in the rank intervals even with its features (rank_intervals says why); its marker uses the paired
+jackknife test of metrics/fvd_stats.py.
 """
 
 from __future__ import annotations
@@ -55,14 +57,10 @@ def _videos_key(row: Row, protocol: str):
 
 
 def _value(data, idx, seeds=None) -> float:
-    """The cell's value on resampled videos `idx` (and, for a row of several training seeds, its drawn seeds)."""
-    from vidbench.metrics.fvd_stats import frechet_from_features
-
-    if data[0] == "frame":
-        per_seed = data[1] if seeds is None else data[1][seeds]
-        return float(per_seed[:, idx].mean())
-    real, fake = data[1], data[2]
-    return frechet_from_features(real[idx], fake[idx].reshape(-1, fake.shape[-1]))
+    """A frame-metric cell's value on resampled videos `idx` (and, for a row of several training seeds, its
+    drawn seeds)."""
+    per_seed = data[1] if seeds is None else data[1][seeds]
+    return float(per_seed[:, idx].mean())
 
 
 def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0,
@@ -150,10 +148,16 @@ def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict
 def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamples: int = RANK_RESAMPLES) -> bool:
     """row.rank_ci = percentile interval of the mean rank when every protocol's test videos are resampled, and
     each row's training seeds too where it has several (drawn once per row and protocol in each replicate, as
-    paired_bootstrap does: a seed is one training run, scored on every metric). Ranks follow table.rank_and_bold's rule (competition ranking on displayed values). Returns whether any
-    cell had per-video data (if none did, every row keeps rank_ci None: its rank has no sampling spread)."""
+    paired_bootstrap does: a seed is one training run, scored on every metric). Ranks follow
+    table.rank_and_bold's rule (competition ranking on displayed values). Distance cells (FVD) keep their
+    measured value in every replicate: resampling videos with replacement duplicates I3D features, which
+    biases a Fréchet distance by an amount that depends on each model's feature covariance (issue 24: an
+    under-dispersed model gains), so a resampled FVD rank would move for a reason that is not sampling spread.
+    Returns whether any cell had per-video data (if none did, every row keeps rank_ci None: its rank has no
+    sampling spread)."""
     ranked_cols = [c for c in columns if c.metric.ranked and any(c in r.ranks for r in rows)]
-    data = {(i, c): cell_data(r, c) for i, r in enumerate(rows) for c in ranked_cols if c in r.ranks}
+    data = {(i, c): None if c.key in DISTANCES else cell_data(r, c)
+            for i, r in enumerate(rows) for c in ranked_cols if c in r.ranks}
     if not any(d is not None for d in data.values()):
         return False
     sizes = {}
@@ -166,7 +170,7 @@ def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamp
         draw = {p: rng.integers(0, n, n) for p, n in sizes.items()}
         seed_draw = {}  # (row, protocol) -> seed indices, for rows of several seeds
         for (i, c), d in data.items():
-            if d is not None and d[0] == "frame" and len(d[1]) > 1 and (i, c.protocol) not in seed_draw:
+            if d is not None and len(d[1]) > 1 and (i, c.protocol) not in seed_draw:
                 seed_draw[i, c.protocol] = rng.integers(0, len(d[1]), len(d[1]))
         ranks: dict[int, dict[Column, int]] = {}
         for c in ranked_cols:
@@ -201,6 +205,10 @@ def annotate(table: Table, seed: int = 0) -> Table:
             continue
         notes += mark_not_different(pool, table.columns, seed, table.chance)
         varied = rank_intervals(pool, table.columns, seed)
+        if varied and _held_distances(pool, table.columns):
+            notes.append("Mean-rank intervals hold FVD at its measured value: resampling videos with replacement "
+                         "duplicates I3D features and biases FVD by an amount that depends on each model's "
+                         "feature covariance, so the intervals carry the frame metrics' sampling spread only.")
         if not varied and any(r.source == PAPER for r in pool):
             notes.append("Mean-rank intervals: none for the paper's rows; the paper publishes no per-video numbers, "
                          "so their ranks are shown as printed, without sampling spread.")
@@ -213,6 +221,12 @@ def annotate(table: Table, seed: int = 0) -> Table:
     notes += fvd_set_notes(table)
     table.stat_notes = list(dict.fromkeys(notes))
     return table
+
+
+def _held_distances(rows: list[Row], columns: list[Column]) -> bool:
+    """Whether a ranked distance column has a row with per-video features that rank_intervals held fixed."""
+    return any(c.key in DISTANCES and c.metric.ranked and c in r.ranks and cell_data(r, c) is not None
+               for r in rows for c in columns)
 
 
 def fvd_set_notes(table: Table) -> list[str]:
