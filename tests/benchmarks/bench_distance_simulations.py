@@ -3,7 +3,7 @@ on Gaussian features of known distance (vidbench/metrics/distance_sim.py) with I
 paper's 100 test videos, 256, and the field's 2,048; isotropic and decaying (1/j) spectra; model A with the
 right covariance (true FVD 20), model B with half the variance (true FVD 34.3).
 
-    PYTHONPATH=. python tests/benchmarks/bench_distance_simulations.py [--reps 40] [--reps-2048 10] [--sizes 100,256,2048]
+    PYTHONPATH=. python tests/benchmarks/bench_distance_simulations.py [--reps 40] [--reps-2048 40] [--sizes 100,256,2048]
         [--seed-draws 400]
 
 and a third table: coverage of the intervals that pool training seeds (2, 3, 5 seeds; seed effect sd 0, 0.15
@@ -12,7 +12,8 @@ and 0.5 against a video-to-video sd of about 1.1).
 Prints two markdown tables (docs/distances.md holds the last run's). Targets: "FVD at n" is the expected FVD
 at that set size (Monte Carlo: the mean of the draws), "FVD-inf" and "KVD" the population distances. A
 paired verdict is wrong when its interval excludes 0 on the side opposite the true difference. n = 2048 costs
-~21 Fréchet distances of 400 x 400 covariances per model and draw, hence its own (smaller) number of draws.
+~21 Fréchet distances of 400 x 400 covariances per model and draw (about 9 s a draw on one thread), hence
+its own number of draws.
 Never asserts: tests/test_distance_simulations.py does, at fast sizes.
 """
 
@@ -55,7 +56,7 @@ def seed_table(draws: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=40, help="draws at 100 and 256 videos")
-    ap.add_argument("--reps-2048", type=int, default=10, help="draws at 2048 videos")
+    ap.add_argument("--reps-2048", type=int, default=40, help="draws at 2048 videos")
     ap.add_argument("--sizes", default="100,256,2048")
     ap.add_argument("--spectra", default="isotropic,decaying")
     ap.add_argument("--seed-draws", type=int, default=400, help="draws per row of the seed-pooling table (0: none)")
