@@ -97,6 +97,26 @@ def test_sample_fps_zero_or_nan_is_one_error_line(made, tmp_path, capsys, fps):
     assert list(tmp_path.iterdir()) == []
 
 
+ANALYZE_INDEX_CASES = {  # tiny store: 4 test sequences (conftest TINY_MMNIST); tiny cwvae: 3 levels
+    "levels-video-minus-one": (["levels", "--video", "-1"], "--video -1", "at least 0"),
+    "levels-video-past-the-end": (["levels", "--video", "4", "--num-videos", "1"], "--video 4", "choose --video 0..3"),
+    "levels-video-plus-num-videos": (["levels", "--video", "2", "--num-videos", "3"], "--video 2", "0..1"),
+    "levels-num-videos-above-the-split": (["levels", "--num-videos", "5"], "--num-videos 5", "has 4 sequences"),
+    "levels-level-abc": (["levels", "--level", "abc"], "--level abc", "levels 1..3"),
+    "kl-num-videos-above-the-split": (["kl", "--num-videos", "5", "--length", "8"], "--num-videos 5", "has 4"),
+}
+
+
+@pytest.mark.parametrize("case", ANALYZE_INDEX_CASES)
+def test_analyze_video_index_out_of_range_names_the_option_and_range(made, tmp_path, capsys, case):
+    extra, named, rule = ANALYZE_INDEX_CASES[case]
+    out = tmp_path / ("levels.png" if extra[0] == "levels" else "kl.json")
+    horizon = ["--horizon", "4"] if extra[0] == "levels" else []
+    code, _, err = cli(capsys, "analyze", extra[0], made["run"], "--out", out, *horizon, *extra[1:])
+    assert rule in assert_one_line_error(code, err, named)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("resamples", ["0", "-5"])
 def test_compare_resamples_zero_or_negative_is_one_error_line(made, tmp_path, capsys, resamples):
     other = tmp_path / "other.json"
