@@ -83,7 +83,7 @@ def sweep(model_name, dataset, preset, lrs, stds, steps, batch_size, out, result
 @click.option("--horizon", type=int, default=64, show_default=True, help="frames predicted open-loop")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fps", type=float, default=10.0, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (as evaluate)")
 def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
     """Side-by-side video (ground truth | prediction) of a run's open-loop predictions (RUN: folder or .pt)."""
     from vidbench.analyze.sample import sample as write_sample
