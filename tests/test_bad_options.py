@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import test_bad_inputs
@@ -96,6 +97,26 @@ def test_sample_fps_zero_or_nan_is_one_error_line(made, tmp_path, capsys, fps):
     assert list(tmp_path.iterdir()) == []
 
 
+ANALYZE_INDEX_CASES = {  # tiny store: 4 test sequences (conftest TINY_MMNIST); tiny cwvae: 3 levels
+    "levels-video-minus-one": (["levels", "--video", "-1"], "--video -1", "at least 0"),
+    "levels-video-past-the-end": (["levels", "--video", "4", "--num-videos", "1"], "--video 4", "choose --video 0..3"),
+    "levels-video-plus-num-videos": (["levels", "--video", "2", "--num-videos", "3"], "--video 2", "0..1"),
+    "levels-num-videos-above-the-split": (["levels", "--num-videos", "5"], "--num-videos 5", "has 4 sequences"),
+    "levels-level-abc": (["levels", "--level", "abc"], "--level abc", "levels 1..3"),
+    "kl-num-videos-above-the-split": (["kl", "--num-videos", "5", "--length", "8"], "--num-videos 5", "has 4"),
+}
+
+
+@pytest.mark.parametrize("case", ANALYZE_INDEX_CASES)
+def test_analyze_video_index_out_of_range_names_the_option_and_range(made, tmp_path, capsys, case):
+    extra, named, rule = ANALYZE_INDEX_CASES[case]
+    out = tmp_path / ("levels.png" if extra[0] == "levels" else "kl.json")
+    horizon = ["--horizon", "4"] if extra[0] == "levels" else []
+    code, _, err = cli(capsys, "analyze", extra[0], made["run"], "--out", out, *horizon, *extra[1:])
+    assert rule in assert_one_line_error(code, err, named)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("resamples", ["0", "-5"])
 def test_compare_resamples_zero_or_negative_is_one_error_line(made, tmp_path, capsys, resamples):
     other = tmp_path / "other.json"
@@ -104,6 +125,42 @@ def test_compare_resamples_zero_or_negative_is_one_error_line(made, tmp_path, ca
     other.write_text(json.dumps(record))
     code, _, err = cli(capsys, "compare", made["results"] / "copy-last.json", other, "--resamples", resamples)
     assert_one_line_error(code, err, f"--resamples {resamples}")
+
+
+# --- `vidbench sweep`: its comma lists, its counts, and a model without the keys it sweeps ---
+
+
+def sweep_args(dataset, out, *extra):
+    return ["sweep", "--model", "svg", "--preset", "tiny", "--dataset", dataset, "--lr", "1e-4", "--dec-std", "0.5",
+            "--steps", "1", "--batch-size", "2", "--out", out, *extra]
+
+
+@pytest.mark.parametrize("extra, named", [(["--lr", "1e-3,abc"], "--lr 1e-3,abc"), (["--dec-std", "0.3,x"], "--dec-std"),
+                                          (["--lr", "nan"], "--lr nan"), (["--steps", "0"], "--steps 0"),
+                                          (["--batch-size", "-1"], "--batch-size -1")],
+                         ids=["lr-abc", "dec-std-x", "lr-nan", "steps-zero", "batch-size-minus-one"])
+def test_sweep_invalid_option_is_one_error_line_and_writes_nothing(tiny_mmnist, tmp_path, capsys, extra, named):
+    code, _, err = cli(capsys, *sweep_args(tiny_mmnist, tmp_path / "runs", *extra))
+    assert_one_line_error(code, err, named)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("model", ["copy-last", "sweeppkg.mod:MyModel"])
+def test_sweep_of_a_model_without_lr_or_dec_std_names_the_model_and_the_key(tiny_mmnist, tmp_path, capsys,
+                                                                            monkeypatch, model):
+    """An outside model (examples/my_model.py: config channels, hidden) used to crash inside its constructor
+    with a TypeError; the sweep refuses it before it trains, rather than skip the axis it cannot set."""
+    package = tmp_path / "code" / "sweeppkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shutil.copy(Path(__file__).parents[1] / "examples" / "my_model.py", package / "mod.py")
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    args = sweep_args(tiny_mmnist, tmp_path / "runs")
+    args[args.index("svg")] = model
+    del args[args.index("--preset"):args.index("--preset") + 2]
+    code, _, err = cli(capsys, *args)
+    assert "has no config option 'lr'" in assert_one_line_error(code, err, f"model {model}", "--lr")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["code"]
 
 
 # --- item 6: zero means zero (refused), never the default ---

@@ -80,3 +80,22 @@ def test_set_size_warning():
     assert fvd_set_warning(2048, 4096) is None
     line = fvd_set_warning(100, 100)
     assert "100 real" in line and str(MIN_FVD_VIDEOS) in line
+
+
+def test_kvd_interval_is_the_shared_public_u_statistic_jackknife():
+    """KVD and the distance simulations (vidbench/metrics/distance_sim.py) share one public jackknife of a pair
+    matrix (vidbench/metrics/jackknife.py); no metrics module imports another's private (_underscore) name."""
+    import ast
+    from pathlib import Path
+
+    from vidbench.metrics import jackknife, kvd
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(12, 4)), rng.normal(size=(12, 2, 4))
+    estimate = kvd.kvd_with_interval(real, fake)
+    assert estimate == jackknife.u_statistic_interval(kvd.pair_matrix(real, fake), 0.95, estimate.covers)
+    assert estimate.value == pytest.approx(kvd.mmd2_over_videos(real, fake), rel=1e-12)  # the same sum, float rounding
+    private = [(path.name, alias.name) for path in sorted(Path(kvd.__file__).parent.glob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)
+               and (node.module or "").startswith("vidbench") for alias in node.names if alias.name.startswith("_")]
+    assert private == []

@@ -58,7 +58,7 @@ def test_mp4_output_and_argument_errors(tiny_run):
         sample(tiny_run, tiny_run / "x.gif", num_videos=1, context=6, horizon=2)
     with pytest.raises(VidbenchError, match=r"--out .*x.avi: choose a .mp4 or .gif"):
         sample(tiny_run, tiny_run / "x.avi")
-    with pytest.raises(VidbenchError, match="asked for 9 test videos"):
+    with pytest.raises(VidbenchError, match="--num-videos 9: the test split of .* has 4 sequences"):
         sample(tiny_run, tiny_run / "x.gif", num_videos=9, context=CONTEXT, horizon=HORIZON)
 
 

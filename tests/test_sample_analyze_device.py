@@ -40,21 +40,30 @@ def _args(name, tmp_path, device):
             for a in COMMANDS[name]] + ["--device", device]
 
 
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])  # cuda:N as evaluate takes it (was refused by the CLI)
 @pytest.mark.parametrize("name", COMMANDS)
-def test_cuda_device_is_set_and_the_checkpoint_loaded_onto_it(monkeypatch, tmp_path, capsys, name):
+def test_cuda_device_is_set_and_the_checkpoint_loaded_onto_it(monkeypatch, tmp_path, capsys, name, device):
     import vidbench.analyze.sample as sample_module
 
     calls = []
     _fake_cuda(monkeypatch, calls)
     monkeypatch.setattr(sample_module, "load_checkpoint", checkpoint_module.load_checkpoint)  # imported by name
-    code, _, err = cli(capsys, *_args(name, tmp_path, "cuda"))
+    code, _, err = cli(capsys, *_args(name, tmp_path, device))
     assert "stopped after the device was chosen" in assert_one_line_error(code, err)
-    assert calls == [("set_device", torch.device("cuda")), ("map_location", torch.device("cuda"))]
+    assert calls == [("set_device", torch.device(device)), ("map_location", torch.device(device))]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_cuda_without_a_gpu_is_one_error_line(monkeypatch, tmp_path, capsys, name):
+def test_a_device_that_is_neither_cpu_nor_cuda_is_one_error_line(tmp_path, capsys, name):
+    code, _, err = cli(capsys, *_args(name, tmp_path, "tpu"))
+    assert "choose cpu, cuda or cuda:N" in assert_one_line_error(code, err, "--device tpu")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+@pytest.mark.parametrize("name", COMMANDS)
+def test_cuda_without_a_gpu_is_one_error_line(monkeypatch, tmp_path, capsys, name, device):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, _, err = cli(capsys, *_args(name, tmp_path, "cuda"))
-    assert "no CUDA device is available" in assert_one_line_error(code, err, "--device cuda")
+    code, _, err = cli(capsys, *_args(name, tmp_path, device))
+    assert "no CUDA device is available" in assert_one_line_error(code, err, f"--device {device}")
     assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,10 @@
 """Pretrained-weight lookup: search order, verification, download fallback and the offline message."""
 
+import os
+import subprocess
+import sys
+import threading
+import time
 import urllib.request
 
 import pytest
@@ -97,7 +102,7 @@ def test_download_is_verified_before_it_lands(tmp_path, monkeypatch, known_file)
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Response(b"tampered"))
     with pytest.raises(VidbenchError, match="does not match"):
         weights.locate("fake.pt", download=True)
-    assert not got.exists() and not list(got.parent.glob(".*partial"))
+    assert not got.exists() and not list(got.parent.glob(".fake.pt.*"))  # no temporary file left
 
 
 def test_explicit_missing_path(tmp_path):
@@ -114,22 +119,26 @@ def test_known_blob_ids_are_those_in_reference():
 @pytest.fixture
 def local_server():
     """An HTTP server on 127.0.0.1 that serves /<name> from a dict; /cut/<name> announces the whole file and
-    closes the connection after half of it (a download cut off)."""
+    closes the connection after half of it (a download cut off); /slow/<name> sends the headers, then waits
+    for the event `gate` before the body (a download in progress)."""
     import http.server
     import threading
 
-    files = {}
+    files, gate = {}, threading.Event()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            cut = self.path.startswith("/cut/")
-            body = files.get(self.path.removeprefix("/cut"))
+            cut, slow = self.path.startswith("/cut/"), self.path.startswith("/slow/")
+            body = files.get(self.path.removeprefix("/cut").removeprefix("/slow"))
             if body is None:
                 self.send_error(404)
                 return
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if slow:
+                self.wfile.flush()
+                gate.wait(60)
             self.wfile.write(body[: len(body) // 2] if cut else body)
             if cut:
                 self.close_connection = True
@@ -140,7 +149,8 @@ def local_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", files
+    yield f"http://127.0.0.1:{server.server_address[1]}", files, gate
+    gate.set()
     server.shutdown()
     server.server_close()
 
@@ -154,7 +164,7 @@ def test_weights_command_lists_and_downloads_verified(tmp_path, monkeypatch, kno
     content = bytes(range(256)) * 64  # 16 KiB: big enough that half of it is a real partial transfer
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     _spec_for(_write(tmp_path / "ref", "fake.pt", content), spec, monkeypatch)
-    base, files = local_server
+    base, files, _ = local_server
     files.update({"/fake.pt": content, "/tampered.pt": content[:-1] + b"x"})
     target = tmp_path / "w"
 
@@ -174,3 +184,54 @@ def test_weights_command_lists_and_downloads_verified(tmp_path, monkeypatch, kno
     assert done.exit_code == 0, done.output
     assert (target / "fake.pt").read_bytes() == content and "checksum verified" in done.output
     assert f"ok: {target / 'fake.pt'}" in CliRunner().invoke(main, ["weights", "--weights-dir", str(target)]).output
+
+
+def _files_open_in(folder):
+    """Paths under `folder` this process holds open (Linux: /proc/self/fd)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith(f"{folder}/"):
+            found.append(target)
+    return found
+
+
+def test_a_concurrent_download_or_a_dead_ones_leftovers_do_not_corrupt_the_file(tmp_path, monkeypatch, known_file,
+                                                                                local_server):
+    """Download A (from a mirror serving a wrong copy) has its partial file open when download B of the same
+    file runs to the end. With one fixed `.partial` name, B moved that very file into place and A then wrote
+    its wrong bytes into the installed file; now each download writes its own temporary file."""
+    spec, _ = known_file
+    content = bytes(range(256)) * 64
+    _spec_for(_write(tmp_path / "ref", "fake.pt", content), spec, monkeypatch)
+    base, files, gate = local_server
+    files.update({"/fake.pt": content, "/tampered.pt": content[:-1] + b"x"})
+    target = tmp_path / "w"
+    target.mkdir()
+    (target / ".fake.pt.partial").write_bytes(b"left by a killed download of an older vidbench")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = target / f".fake.pt.{int(dead.stdout)}.abc123.tmp"  # exited: its pid is not reused this fast
+    stale.write_bytes(b"left by a killed download")
+    errors = []
+
+    def download_a():
+        try:
+            weights.download("fake.pt", target, url=f"{base}/slow/tampered.pt")
+        except VidbenchError as e:
+            errors.append(str(e))
+
+    thread = threading.Thread(target=download_a)
+    thread.start()
+    deadline = time.monotonic() + 30  # generous: A only has to connect to a local server and open one file
+    while not _files_open_in(target) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _files_open_in(target), "download A never opened its partial file"
+    assert weights.download("fake.pt", target, url=f"{base}/fake.pt") == target / "fake.pt"
+    gate.set()
+    thread.join(60)
+    assert (target / "fake.pt").read_bytes() == content  # not A's wrong copy
+    assert len(errors) == 1 and "does not match" in errors[0], errors
+    assert sorted(p.name for p in target.iterdir()) == [".fake.pt.partial", "fake.pt"]  # the dead one's file went

@@ -12,6 +12,7 @@ from vidbench.cli import main
 from vidbench.errors import VidbenchError
 from vidbench.evaluate.per_frame import read_per_frame
 from vidbench.evaluate.results import read_result
+from vidbench.fileio import sha256_file
 from vidbench.report import origin
 from vidbench.train import zoo
 from vidbench.train.checkpoint import load_checkpoint
@@ -69,18 +70,28 @@ def test_the_cpu_rehearsal_writes_a_returnable_zoo_entry(rehearsal):
     assert frames["psnr"].shape == (2, 64)
 
 
+def _evaluate_zoo(name, data, out):
+    return CliRunner().invoke(main, ["evaluate", "--checkpoint", f"zoo:{name}", "--dataset", str(data),
+                                     "--protocol", "mmnist@1", "--num-videos", "2", "--horizon", "100", "--metrics",
+                                     "psnr,ssim", "--batch-size", "2", "--device", "cpu", "--out", str(out)])
+
+
 def test_a_zoo_model_evaluates_by_name_and_reproduces_its_results(rehearsal, monkeypatch, tmp_path):
+    """And hashes the weights file once: the manifest's sha256 is checked on the digest of the bytes loaded
+    (the one the results record), not on a separate read of the file before."""
     out, manifest = rehearsal
     monkeypatch.setattr(zoo, "MANIFEST_DIR", out)
     monkeypatch.setenv("VIDBENCH_ZOO", str(tmp_path / "none"))  # weights found beside the manifest
+    hashed = []
+    monkeypatch.setattr(zoo, "sha256_file", lambda path: hashed.append(path) or sha256_file(path))
     data = next(p for p in (out.parent / "work").iterdir() if p.name == "mmnist")
-    result = CliRunner().invoke(main, ["evaluate", "--checkpoint", f"zoo:{manifest['name']}", "--dataset", str(data),
-                                       "--protocol", "mmnist@1", "--num-videos", "2", "--horizon", "100", "--metrics", "psnr,ssim",
-                                       "--batch-size", "2", "--device", "cpu", "--out", str(tmp_path / "r.json")])
+    result = _evaluate_zoo(manifest["name"], data, tmp_path / "r.json")
     assert result.exit_code == 0, result.output
-    again = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert hashed == []
+    again = json.loads((tmp_path / "r.json").read_text())
+    assert again["model"]["checkpoint_sha256"] == manifest["sha256"]
     first = manifest["results"][PROTOCOL]["summary"]
-    assert again["psnr"] == first["psnr"] and again["ssim"] == first["ssim"]  # same weights, seed, device
+    assert again["summary"]["psnr"] == first["psnr"] and again["summary"]["ssim"] == first["ssim"]  # same weights
 
 
 def test_a_tampered_weights_file_is_refused(rehearsal, monkeypatch, tmp_path):
@@ -95,8 +106,10 @@ def test_a_tampered_weights_file_is_refused(rehearsal, monkeypatch, tmp_path):
     monkeypatch.setenv("VIDBENCH_ZOO", str(copy))
     with pytest.raises(VidbenchError, match="sha256 .* is not the .* refusing to load it"):
         zoo.resolve_zoo(manifest["name"])
-    result = CliRunner().invoke(main, ["evaluate", "--checkpoint", f"zoo:{manifest['name']}", "--dataset", str(copy)])
+    data = next(p for p in (out.parent / "work").iterdir() if p.name == "mmnist")
+    result = _evaluate_zoo(manifest["name"], data, tmp_path / "r.json")
     assert result.exit_code != 0 and "refusing to load it" in str(result.exception)
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.run").exists()
 
 
 def test_weights_in_parts_are_checked_and_joined(rehearsal, tmp_path, monkeypatch):

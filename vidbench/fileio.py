@@ -37,21 +37,33 @@ def atomic_output(path, suffix: str = "") -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp" + suffix)
-        os.close(fd)
+        tmp = new_tmp_file(path, suffix)
     except OSError as e:
         raise write_error(path, e) from e
-    tmp = Path(tmp)
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the permissions open() would
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     except OSError as e:
         raise write_error(path, e) from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def new_tmp_file(path: Path, suffix: str = "") -> Path:
+    """A new empty file beside `path` that only this writer uses: `.<name>.<pid>.<random>.tmp<suffix>`, the
+    name clean_stale_tmp removes once its writer is gone. An OSError is raised as the system gave it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp" + suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+def move_into_place(tmp: Path, path: Path) -> None:
+    """fsync the finished temporary file, give it the permissions open() would (mkstemp creates 0600), and
+    rename it to `path` in one step: readers see the old file or the whole new one."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

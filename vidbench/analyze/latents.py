@@ -61,8 +61,11 @@ def _test_split(dataset, run_config):
 def _videos(split, first: int, count: int, length: int) -> torch.Tensor:
     from vidbench.data.loader import to_model_input
 
-    if len(split) < first + count:
-        raise VidbenchError(f"{split.root}: test split has {len(split)} sequences, asked for {first + count}")
+    if count > len(split):
+        raise VidbenchError(f"--num-videos {count}: the test split of {split.root} has {len(split)} sequences")
+    if first + count > len(split):  # analyze levels: --video is the first of the --num-videos averaged
+        raise VidbenchError(f"--video {first}: the test split of {split.root} has {len(split)} sequences; with "
+                            f"--num-videos {count} choose --video 0..{len(split) - count}")
     short = [i for i in range(first, first + count) if split.length(i) < length]
     if short:
         raise VidbenchError(f"{split.root}: test sequence {short[0]} has {split.length(short[0])} frames, need {length}")
@@ -132,7 +135,10 @@ def _parse_levels(level_args, levels: int) -> list[int]:
     """'top' or 1-based level numbers -> 0-based indices."""
     chosen = []
     for arg in level_args or ["top"]:
-        index = levels - 1 if str(arg) == "top" else int(arg) - 1
+        try:
+            index = levels - 1 if str(arg) == "top" else int(arg) - 1
+        except ValueError:
+            index = -1
         if not 0 <= index < levels:
             raise VidbenchError(f"--level {arg}: the model has levels 1..{levels} (or 'top')")
         chosen.append(index)
@@ -146,7 +152,8 @@ def analyze_levels(run_or_checkpoint, *, dataset=None, level=None, video: int = 
     """Figure 7 for one checkpoint: a PNG grid for test video `video`, and mean SSIM over `num_videos`."""
     from vidbench.metrics.frame import ssim
 
-    check_options(num_videos=num_videos, context=context, horizon=horizon, num_samples=num_samples, seed=seed)
+    check_options(video=video, num_videos=num_videos, context=context, horizon=horizon, num_samples=num_samples,
+                  seed=seed)
     device = pick_device(device, 1)
     model, path, run_config, sha256 = load(run_or_checkpoint, device)
     if "prior_levels" not in inspect.signature(model.predict).parameters:

@@ -54,7 +54,7 @@ def analyze():
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="default: leaderboard/analysis/kl-<run>.json")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (as evaluate)")
 def analyze_kl(run, dataset, num_videos, length, batch_size, seed, out, device):
     """KL per level summed over a sequence, beside the paper's Table 2 (RUN: run folder or checkpoint)."""
     from vidbench import analyze as analysis
@@ -77,7 +77,7 @@ def analyze_kl(run, dataset, num_videos, length, batch_size, seed, out, device):
 @click.option("--num-samples", type=int, default=3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="default: leaderboard/analysis/levels-<run>.png")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (as evaluate)")
 def analyze_levels(run, dataset, levels, video, num_videos, context, horizon, num_samples, seed, out, device):
     """Predictions where one level follows its prior instead of its posterior (paper Figure 7)."""
     from vidbench import analyze as analysis

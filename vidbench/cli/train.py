@@ -65,10 +65,11 @@ def train(model_name, dataset, preset, steps, epochs, batch_size, seq_len, lr, s
 @click.option("--protocol", default=None, help="evaluation protocol with --results (default <dataset>@1)")
 def sweep(model_name, dataset, preset, lrs, stds, steps, batch_size, out, results, protocol):
     """The paper's baseline tuning: one run per (lr, decoder std), comparable on the leaderboard (see sweep.py)."""
+    from vidbench.train.sweep import parse_values
     from vidbench.train.sweep import sweep as run_sweep
 
-    floats = lambda text: [float(v) for v in text.split(",") if v.strip()]  # noqa: E731
-    run_sweep(model_name, dataset_dir(dataset), lrs=floats(lrs), stds=floats(stds), preset=preset, out_dir=out,
+    lrs, stds = parse_values("--lr", lrs), parse_values("--dec-std", stds)
+    run_sweep(model_name, dataset_dir(dataset), lrs=lrs, stds=stds, preset=preset, out_dir=out,
               results=results, protocol=protocol, train_kwargs={"steps": steps, "batch_size": batch_size},
               echo=lambda line: click.echo(line, err=True))
 
@@ -82,7 +83,7 @@ def sweep(model_name, dataset, preset, lrs, stds, steps, batch_size, out, result
 @click.option("--horizon", type=int, default=64, show_default=True, help="frames predicted open-loop")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fps", type=float, default=10.0, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N (as evaluate)")
 def sample(run, out, dataset, num_videos, context, horizon, seed, fps, device):
     """Side-by-side video (ground truth | prediction) of a run's open-loop predictions (RUN: folder or .pt)."""
     from vidbench.analyze.sample import sample as write_sample

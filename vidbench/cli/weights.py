@@ -17,8 +17,8 @@ from vidbench.cli.group import main
 def weights_command(weights_dir, name, url):
     """List the weight files each metric needs and what is present; or download one.
 
-    A download is written to a hidden partial file, checked against the known checksum, then moved in
-    place: a wrong checksum or a cut connection leaves no file.
+    A download is written to a hidden temporary file of its own, checked against the known checksum, then
+    moved in place: a wrong checksum or a cut connection leaves no file.
     """
     from vidbench.metrics import weights
 

@@ -102,10 +102,15 @@ def load_model(name: str | None, preset: str | None, checkpoint, device: torch.d
     if checkpoint is not None:
         from vidbench.train import model_from_checkpoint
         from vidbench.train.checkpoint import checkpoint_path, read_checkpoint
+        from vidbench.train.zoo import ZOO_PREFIX, check_digest, find_zoo
 
+        check = None
+        if str(checkpoint).startswith(ZOO_PREFIX):  # zoo:<name>: the manifest's sha256 checked on the bytes loaded
+            checkpoint, expected, manifest = find_zoo(str(checkpoint)[len(ZOO_PREFIX):])
+            check = lambda digest: check_digest(checkpoint, digest, expected, manifest)  # noqa: E731
         path = check_file(checkpoint, "checkpoint")
         ckpt_file = checkpoint_path(path)
-        state, sha256 = read_checkpoint(ckpt_file)  # the hash of the bytes loaded, not of a later file there
+        state, sha256 = read_checkpoint(ckpt_file, check_sha256=check)  # the hash of the bytes loaded
         model = model_from_checkpoint(state, ckpt_file)
         family = model.config.get("name")
         if name is not None and family is not None and name != family:

@@ -87,12 +87,8 @@ def _dataset_name(dataset: Path) -> str:
 def resolve_target(model: str | None, checkpoint, predictions, dataset: Path | None,
                    runs_dir: Path = RUNS_DIR) -> tuple[Path | None, Path]:
     """(checkpoint, dataset) for `vidbench evaluate`: a trained model's run found when not named, and the
-    dataset taken from its run when not given. `zoo:<name>` names a zoo model's verified weights file
-    (vidbench/train/zoo.py)."""
-    if checkpoint is not None and str(checkpoint).startswith("zoo:"):
-        from vidbench.train.zoo import resolve_zoo
-
-        checkpoint = resolve_zoo(str(checkpoint)[len("zoo:"):])
+    dataset taken from its run when not given. `zoo:<name>` (a zoo model, vidbench/train/zoo.py) is passed on
+    as it is: the loader finds its weights file and checks the manifest's sha256 on the bytes it loads."""
     if checkpoint is None and predictions is None and model is not None and needs_training(model):
         checkpoint = find_run(model, dataset, runs_dir)
     if dataset is None:

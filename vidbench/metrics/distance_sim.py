@@ -98,8 +98,8 @@ def simulate(variances: np.ndarray, n: int, reps: int, seed: int = 0, parts=("fv
     plus "fvd_reason" (the population reason, or None). One paired grouped jackknife per draw serves every
     FVD number (fvd_stats' own functions, shared leave-outs)."""
     from vidbench.metrics import fvd_stats as fs
-    from vidbench.metrics.jackknife import jackknife_interval
-    from vidbench.metrics.kvd import _u_statistic_interval, pair_matrix
+    from vidbench.metrics.jackknife import jackknife_interval, u_statistic_interval
+    from vidbench.metrics.kvd import pair_matrix
 
     rng = np.random.default_rng(seed)
     names = list(MODELS)
@@ -118,9 +118,9 @@ def simulate(variances: np.ndarray, n: int, reps: int, seed: int = 0, parts=("fv
         if "kvd" in parts:
             h = {m: pair_matrix(real, fakes[m]) for m in names}
             for m in names:
-                e = _u_statistic_interval(h[m], level, "")
+                e = u_statistic_interval(h[m], level, "")
                 out["kvd"][m].append((e.value, e.low, e.high))
-            e = _u_statistic_interval(h[names[0]] - h[names[1]], level, "")
+            e = u_statistic_interval(h[names[0]] - h[names[1]], level, "")
             out["kvd_paired"].append((e.value, e.low, e.high))
     for key in ("fvd", "kvd"):
         out[key] = {m: np.array(v, dtype=float).reshape(-1, 6 if key == "fvd" else 3) for m, v in out[key].items()}

@@ -2,6 +2,7 @@
 videos that gives FVD's (grouped, vidbench/metrics/fvd_stats.py) and KVD's (delete-one, vidbench/metrics/kvd.py).
 
     jackknife_interval(full, leave_out [K], level, correct_bias) -> (value, low, high)
+    u_statistic_interval(h [V,V], level, covers) -> Estimate   # KVD's, and vidbench/metrics/distance_sim.py's
 """
 
 from __future__ import annotations
@@ -42,3 +43,15 @@ def jackknife_interval(full: float, leave_out: np.ndarray, level: float, correct
     value = k * full - (k - 1) * leave_out.mean() if correct_bias else full
     half = stats.t.ppf(0.5 + level / 2, k - 1) * se
     return float(value), float(value - half), float(value + half)
+
+
+def u_statistic_interval(h: np.ndarray, level: float, covers: str) -> Estimate:
+    """The mean of a pair matrix h [V,V] (zero diagonal) over distinct videos, with its delete-one jackknife
+    interval over videos; under 3 videos, no interval and the reason why."""
+    v = len(h)
+    if v < 3:
+        value = h.sum() / (v * (v - 1)) if v == 2 else float("nan")
+        return Estimate(float(value), None, None, covers, f"no interval from {v} videos (the jackknife needs 3)")
+    total, rows = h.sum(), h.sum(axis=1)
+    leave_out = (total - 2 * rows) / ((v - 1) * (v - 2))  # delete-one values: exact from the pair matrix's rows
+    return Estimate(*jackknife_interval(total / (v * (v - 1)), leave_out, level), covers)

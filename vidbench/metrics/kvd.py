@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidbench.metrics.jackknife import Estimate, as_samples, jackknife_interval
+from vidbench.metrics.jackknife import Estimate, as_samples, u_statistic_interval
 
 # Rows of generated features per block of the generated-generated kernel: bounds memory at many samples per video.
 KERNEL_BLOCK_ROWS = 4096
@@ -61,16 +61,6 @@ def pair_matrix(real, fake) -> np.ndarray:
     return h
 
 
-def _u_statistic_interval(h: np.ndarray, level: float, covers: str) -> Estimate:
-    v = len(h)
-    if v < 3:
-        value = h.sum() / (v * (v - 1)) if v == 2 else float("nan")
-        return Estimate(float(value), None, None, covers, f"no interval from {v} videos (the jackknife needs 3)")
-    total, rows = h.sum(), h.sum(axis=1)
-    leave_out = (total - 2 * rows) / ((v - 1) * (v - 2))  # delete-one values: exact from the pair matrix's rows
-    return Estimate(*jackknife_interval(total / (v * (v - 1)), leave_out, level), covers)
-
-
 def mmd2_over_videos(real, fake) -> float:
     """The KVD value alone: the mean of the pair matrix over distinct videos."""
     h = pair_matrix(real, fake)
@@ -78,9 +68,9 @@ def mmd2_over_videos(real, fake) -> float:
 
 
 def kvd_with_interval(real, fake, level: float = 0.95) -> Estimate:
-    return _u_statistic_interval(pair_matrix(real, fake), level, "the population KVD (unbiased at every set size)")
+    return u_statistic_interval(pair_matrix(real, fake), level, "the population KVD (unbiased at every set size)")
 
 
 def paired_kvd_difference(real, fake_a, fake_b, level: float = 0.95) -> Estimate:
     h = pair_matrix(real, fake_a) - pair_matrix(real, fake_b)
-    return _u_statistic_interval(h, level, "the population KVD difference (unbiased at every set size)")
+    return u_statistic_interval(h, level, "the population KVD difference (unbiased at every set size)")

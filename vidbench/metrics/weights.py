@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidbench.errors import VidbenchError
-from vidbench.fileio import git_blob_sha1, sha256_file
+from vidbench.fileio import clean_stale_tmp, git_blob_sha1, move_into_place, new_tmp_file, sha256_file
 
 ENV_DIR = "VIDBENCH_WEIGHTS"
 ENV_OFFLINE = "VIDBENCH_OFFLINE"
@@ -108,13 +108,16 @@ def _missing_message(spec: WeightFile, dirs: list[Path], why: str = "") -> str:
 
 
 def _download(spec: WeightFile, dest: Path, url: str | None = None) -> None:
-    """Fetch into a hidden partial file, verify it, then move it in place: a failure leaves nothing behind.
+    """Fetch into a hidden temporary file of this download's own, verify it, then move it in place: a failure
+    leaves nothing behind, and two downloads of one file at once never write into each other's bytes (each
+    lands whole; the last rename wins). The temporary files of killed downloads are removed first.
     A cut connection (fewer bytes than announced) raises OSError like any other network failure."""
     url = url or spec.url
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.partial")
+    clean_stale_tmp(dest.parent, dest.name)
+    tmp = new_tmp_file(dest)
     try:
-        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as r, open(tmp, "wb") as f:
+        with open(tmp, "wb") as f, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as r:
             received = 0
             while block := r.read(1 << 20):
                 f.write(block)
@@ -126,7 +129,7 @@ def _download(spec: WeightFile, dest: Path, url: str | None = None) -> None:
             verify(tmp, spec)
         except VidbenchError as e:
             raise VidbenchError(f"downloaded from {url}: {e}") from None
-        os.replace(tmp, dest)
+        move_into_place(tmp, dest)
     except http.client.HTTPException as e:  # IncompleteRead (a cut connection) is not an OSError
         raise OSError(f"{url}: {type(e).__name__}: {e}") from e
     finally:

@@ -48,15 +48,21 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return read_checkpoint(path, map_location)[0]
 
 
-def read_checkpoint(path, map_location="cpu") -> tuple[dict, str]:
+def read_checkpoint(path, map_location="cpu", check_sha256=None) -> tuple[dict, str]:
     """(state, sha256 of the bytes it was loaded from): the file is read once, so the hash is that of the
-    weights loaded even while a training run replaces the file beside us."""
+    weights loaded even while a training run replaces the file beside us. check_sha256: called with that
+    hash before the bytes are unpickled (a zoo manifest's check: vidbench.train.zoo.check_digest)."""
     path = Path(path)
     if not path.exists():
         raise VidbenchError(f"{path}: checkpoint does not exist (train first: `vidbench train ...`)")
     try:
         data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if check_sha256 is not None:
+            check_sha256(digest)
         state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except VidbenchError:
+        raise
     except Exception as e:  # torch raises RuntimeError, UnpicklingError, EOFError, zipfile errors ...
         # torch's message for pickled code advises weights_only=False, i.e. running the file's code: not ours.
         if "weights_only" in str(e):
@@ -74,7 +80,7 @@ def read_checkpoint(path, map_location="cpu") -> tuple[dict, str]:
         bad.append("config.model is not a dict")
     if bad:
         raise VidbenchError(f"{path}: not a vidbench checkpoint ({'; '.join(bad)})")
-    return state, hashlib.sha256(data).hexdigest()
+    return state, digest
 
 
 def export_weights(run_dir_or_file, out, record: dict | None = None, overwrite: bool = False,

@@ -59,16 +59,24 @@ def read_manifest(name_or_file) -> tuple[dict, Path]:
 
 def resolve_zoo(name_or_file) -> Path:
     """The verified weights file of a zoo model: found where weights_dirs() says, its sha256 the manifest's."""
+    path, expected, manifest_path = find_zoo(name_or_file)
+    check_sha256(path, expected, manifest_path)
+    return path
+
+
+def find_zoo(name_or_file) -> tuple[Path, str, Path]:
+    """(weights file, the sha256 its manifest records, the manifest) of a zoo model, the whole file not yet
+    hashed: for a loader that hashes the bytes it loads anyway and checks that digest (check_digest), so the
+    file is hashed once and what is checked is what is loaded. Weights in parts are checked and joined here."""
     manifest, manifest_path = read_manifest(name_or_file)
     dirs = weights_dirs(manifest_path.parent)
     for folder in dirs:
         candidate = folder / manifest["file"]
         if candidate.is_file():
-            check_sha256(candidate, manifest["sha256"], manifest_path)
-            return candidate
+            return candidate, manifest["sha256"], manifest_path
     for folder in dirs:
         if manifest.get("parts") and all((folder / part["file"]).is_file() for part in manifest["parts"]):
-            return join_parts(folder, manifest, manifest_path, dirs[-2])
+            return join_parts(folder, manifest, manifest_path, dirs[-2]), manifest["sha256"], manifest_path
     where = ", ".join(str(d) for d in dirs)
     raise VidbenchError(f"zoo model {manifest_path.stem!r}: weights {manifest['file']} not found in {where} "
                         f"(weights are not in the repository: copy the file or its parts into one of these, "
@@ -76,7 +84,11 @@ def resolve_zoo(name_or_file) -> Path:
 
 
 def check_sha256(path: Path, expected: str, manifest_path: Path) -> None:
-    actual = sha256_file(path)
+    check_digest(path, sha256_file(path), expected, manifest_path)
+
+
+def check_digest(path: Path, actual: str, expected: str, manifest_path: Path) -> None:
+    """`actual`: the sha256 of the bytes of `path` that were read."""
     if actual != expected:
         raise VidbenchError(f"{path}: sha256 {actual[:12]}... is not the {expected[:12]}... that {manifest_path} "
                             f"records: the file was changed, cut short or replaced; refusing to load it")
