@@ -145,6 +145,15 @@ def test_sweep_invalid_option_is_one_error_line_and_writes_nothing(tiny_mmnist, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("protocol, named", [("nope", "unknown protocol 'nope'"), ("kth@1", "protocol kth@1")])
+def test_sweep_protocol_is_checked_before_the_first_run_trains(tiny_mmnist, tmp_path, capsys, protocol, named):
+    """--protocol was resolved only by the first evaluation, after the first run had trained."""
+    code, _, err = cli(capsys, *sweep_args(tiny_mmnist, tmp_path / "runs", "--results", tmp_path / "res",
+                                           "--protocol", protocol))
+    assert_one_line_error(code, err, named)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("model", ["copy-last", "sweeppkg.mod:MyModel"])
 def test_sweep_of_a_model_without_lr_or_dec_std_names_the_model_and_the_key(tiny_mmnist, tmp_path, capsys,
                                                                             monkeypatch, model):

@@ -81,6 +81,11 @@ def sweep(model_name: str, dataset_root, *, lrs, stds, preset=None, out_dir="mod
     dataset = PreparedSplit(dataset_root, "train").dataset
     preset = preset if preset is not None else default_preset(model_name, dataset)
     check_model_axes(model_name, preset)
+    if results is not None:  # the protocol and test split, checked before the first run trains, not after it
+        from vidbench.evaluate.contexts import protocol_split
+
+        protocol_split(dataset_root, protocol, **{k: v for k, v in (evaluate_kwargs or {}).items()
+                                                  if k in ("horizon", "num_videos", "num_samples", "reduce")})
     runs = []
     for suffix, overrides in points:
         run_dir = Path(out_dir) / f"{model_name.replace(':', '-')}-{preset}-{dataset}-{suffix}"
