@@ -94,12 +94,14 @@ def shifted(offset):
     return make
 
 
-def blurred(sigma):
+def blurred(sigma, base=truth, contrast=1.0):
+    """`base`'s frames (the truth unless told) blurred by a Gaussian of `sigma` px and scaled by `contrast`: what
+    a model trained with a Gaussian (MSE) likelihood draws, a smoothed, dimmer digit."""
     def make(video, meta, context, horizon, digits):
         import cv2
 
-        frames = truth(video, meta, context, horizon, digits)[..., 0].astype(np.float32)
-        out = np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in frames])
+        frames = base(video, meta, context, horizon, digits)[..., 0].astype(np.float32)
+        out = np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in frames]) * contrast
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)[..., None]
     return make
 
@@ -108,8 +110,10 @@ CASES = {
     "ground truth": truth, "blank": blank, "copy-last": copy_last, "context-mean": context_mean,
     "wrong digits": wrong_digits, "hedge (both digits on each track)": hedge,
     "hedge (2 px either side)": hedge_offset, "blob (ellipse)": blob, "blob (mean digit)": mean_digit,
-    "truth shifted 2 px": shifted(2), "truth shifted 6 px": shifted(6), "truth blurred 1 px": blurred(1.0),
-    "truth blurred 2 px": blurred(2.0),
+    "truth shifted 2 px": shifted(2), "truth shifted 6 px": shifted(6), "truth blurred 0.5 px": blurred(0.5),
+    "truth blurred 1 px": blurred(1.0), "truth blurred 1.5 px": blurred(1.5), "truth blurred 2 px": blurred(2.0),
+    "truth blurred 1 px, contrast 0.7": blurred(1.0, contrast=0.7), "hedge blurred 1 px": blurred(1.0, hedge),
+    "hedge (2 px either side) blurred 1 px": blurred(1.0, hedge_offset), "blob (ellipse) blurred 1 px": blurred(1.0, blob),
 }
 
 

@@ -2,8 +2,9 @@
 on real Moving MNIST sequences (perfect, shifted and blank predictions, and the ways to game it: hedges, blobs,
 wrong digits, blur; tests/readout_cases.py builds them).
 
-Thresholds on learned quantities come from measurements of the default classifier (readout_table.py): ground
-truth tracked 0.76 on these 12 sequences, 0.79 on 24; hedges at most 0.092, blobs 0.000."""
+Thresholds on learned quantities come from measurements of the default (blur-trained) classifier
+(readout_table.py): ground truth tracked 0.754 on the first 8 sequences, 0.785 on 24; 1 px-blurred truth 0.669
+and 0.748; hedges (sharp or blurred) at most 0.062 and 0.070, blobs at most 0.017 and 0.007."""
 
 import numpy as np
 import pytest
@@ -17,8 +18,8 @@ from vidbench.errors import VidbenchError
 from vidbench.metrics import readout
 
 # Stated accuracy of the classifier on the held-out pool (1,000 real MNIST digits never used in training), a
-# digit read as NONE or below CONFIDENT (0.7) counting as wrong; measured 0.824 with the default seed (0.93 when
-# only the argmax counts: the confidence bar costs isolated digits ~0.1, the price of refusing hedges).
+# digit read as NONE or below CONFIDENT (0.7) counting as wrong; measured 0.908 with the default seed (0.824 for
+# the sharp-only reader): 0.75 leaves room for another machine's classifier, still failing a broken training.
 HELD_OUT_ACCURACY = 0.75
 
 
@@ -71,7 +72,8 @@ def test_readout_of_ground_truth_reads_the_digits_where_recorded(classifier, seq
         _consistent(values["readout_accuracy"], values["readout_position_error"])
     acc, err = _score(classifier, sequences, lambda f: f)
     # Learned: the classifier's ceiling, below 1 where two digits overlap (read as NONE within 6 px). Measured
-    # 0.76 on these 12 sequences (30 frames): 0.65 leaves a margin for another machine's classifier.
+    # 0.76 on these 12 sequences for the sharp-only reader (the blur-trained one: 0.754 on the first 8, 0.785 on
+    # 24): 0.65 leaves a margin for another machine's classifier.
     assert acc.mean() >= 0.65 and err.mean() < 2.6
 
 
@@ -92,25 +94,44 @@ def test_readout_detects_shifted_and_blank_predictions(classifier, sequences, te
         acc[offset], err[offset] = readout_cases.score(readout, classifier, sequences, make, 4, 30, test_digits)
         _consistent(acc[offset], err[offset])  # the two numbers agree whatever the shift
     blank_acc, blank_err = _score(classifier, sequences, np.zeros_like)
-    assert acc[2].mean() > truth_acc.mean() - 0.15  # 2 px off: still on the track (measured 0.75 vs 0.76)
+    assert acc[2].mean() > truth_acc.mean() - 0.15  # 2 px off: still on the track (measured 0.75 vs 0.76, sharp-only reader)
     # Twice RADIUS off: lost (measured 0.00 tracked); 6 px off reads 0.33 (the module's known limits).
     assert acc[2 * readout.RADIUS].mean() < 0.05 and err[2 * readout.RADIUS].mean() > readout.RADIUS - 0.3
     assert blank_acc.max() == 0.0 and (blank_err == readout.RADIUS).all()   # nothing there: lost, never a guess
 
 
 @pytest.mark.parametrize("case", ["hedge (both digits on each track)", "hedge (2 px either side)", "blob (ellipse)",
-                                  "blob (mean digit)", "context-mean", "wrong digits"])
+                                  "blob (mean digit)", "context-mean", "wrong digits", "hedge blurred 1 px",
+                                  "hedge (2 px either side) blurred 1 px", "blob (ellipse) blurred 1 px"])
 def test_hedging_blobs_and_wrong_digits_score_below_chance(classifier, sequences, test_digits, case):
     """Issue 24 item 5: the template design read hedges at 0.37-0.47 and blobs at 0.14 (above chance 0.1),
-    blob position error 5.27 px (better than chance 5.4). Measured now on the 12 sequences (readout_table.py 12):
-    hedges 0.036 and 0.092, blobs 0.000 and 0.000, context-mean 0.001, wrong digits 0.007."""
+    blob position error 5.27 px (better than chance 5.4). A blurred hedge or blob is no digit either (the
+    classifier is trained on blurred ones as NONE). Measured now on these 8 sequences: hedges 0.035 and 0.044,
+    blurred by 1 px 0.035 and 0.062, blobs 0.017 and 0.000, blurred 0.015, context-mean 0.033, wrong digits 0.010."""
     acc, err = readout_cases.score(readout, classifier, sequences[:8], readout_cases.CASES[case], 4, 30, test_digits)
     _consistent(acc, err)
-    # At most the chance line (0.1 / 5.4 px): the largest measured is the offset hedge's 0.092 (12 sequences).
+    # At most the chance line (0.1 / 5.4 px): the largest measured is the blurred offset hedge's 0.062.
     assert acc.mean() <= readout.CHANCE["readout_accuracy"], case
     assert err.mean() >= readout.CHANCE["readout_position_error"], case
     if case == "wrong digits":
-        assert acc.mean() < 0.05  # another label on the track is read as that label: measured 0.007
+        assert acc.mean() < 0.05  # another label on the track is read as that label: measured 0.010
+
+
+@pytest.mark.parametrize("case", ["truth blurred 1 px", "truth blurred 1 px, contrast 0.7"])
+def test_blurred_truth_still_reads_its_digits(classifier, sequences, test_digits, case):
+    """A model trained with a Gaussian (MSE) likelihood draws the right digit smoothed and dimmer: the classifier is
+    trained on blurred digits, so that counts (the sharp-only reader read a 1 px blur 0.29, 2 px 0.00)."""
+    acc, err = readout_cases.score(readout, classifier, sequences[:8], readout_cases.CASES[case], 4, 30, test_digits)
+    _consistent(acc, err)
+    # Measured 0.669 (1 px) and 0.688 (1 px, contrast 0.7) on these 8 sequences, sharp truth 0.754. 0.55 leaves
+    # two of the 16 digits lost throughout (1/16 = 0.06 each) for another machine's classifier, and stays far
+    # above the sharp-only reader's 0.28.
+    assert acc.mean() >= 0.55, case
+
+
+def test_a_hedge_is_two_digits_within_the_searched_windows():
+    # readout_classifier cannot import readout (a cycle): HEDGE_OFFSET is stated there as twice TRACK_RADIUS.
+    assert readout.HEDGE_OFFSET == 2 * readout.TRACK_RADIUS
 
 
 def test_registry_states_the_readout_chance_levels():
