@@ -3,6 +3,8 @@ built metric objects (frame callables, LPIPS, the readout, I3D), with unavailabl
 
 from __future__ import annotations
 
+import functools
+
 from vidbench.errors import VidbenchError
 from vidbench.registry import METRICS
 
@@ -64,7 +66,7 @@ class MetricSet:
                     self.weights[name] = self.frame[name].weights
                 elif kind == "metadata":
                     _check_metadata(name, split)
-                    self.metadata[name] = METRICS.get(name)
+                    self.metadata[name] = functools.partial(METRICS.get(name), device=device)
                 elif kind == "fvd_features":  # KVD: from FVD's features, added by evaluate/fvd_features.py
                     if "fvd" not in names:
                         raise VidbenchError(f"metric {name} is computed from FVD's I3D features: add fvd to --metrics")

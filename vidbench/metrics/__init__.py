@@ -4,8 +4,9 @@ kind="frame": a function (pred, target) [..., C, H, W] in [0, 1] -> per-frame va
 kind="network": a class built once with (weights_dir=None, device="cpu"), then called like a frame metric (LPIPS).
 kind="video": the FVD feature extractor class; features are streamed into FeatureStats (vidbench.metrics.fvd).
 kind="fvd_features": computed from FVD's stored per-video features (KVD); needs fvd in the same run.
-kind="metadata": a function (predictions uint8 [V,S,T,H,W,C], split, videos, context) -> {output: [V,S,T]} that
-reads each test video's metadata (`needs_metadata` keys); every name in `outputs` is scored as a frame metric.
+kind="metadata": a function (predictions uint8 [V,S,T,H,W,C], split, videos, context, device=None) -> {output:
+[V,S,T]} that reads each test video's metadata (`needs_metadata` keys), running any network it has on the
+evaluation's device; every name in `outputs` is scored as a frame metric.
 The conventions behind each name are in REFERENCE.md section 2 and the module docstrings.
 """
 
