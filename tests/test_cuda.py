@@ -153,3 +153,25 @@ def test_cuda_graphs_replay_the_eager_steps(options, param_tol):
     assert relative_error(params_g, params) < param_tol
     with pytest.raises(VidbenchError, match="captured for batches of shape"):
         step(videos[0][:1])
+
+
+def test_cuda_readout_reads_as_the_cpu_does():
+    """The readout's classifier on the evaluation's GPU against the CPU, on 1,000 held-out real digits and as many
+    hedges (two digits on one spot, where reads sit near CONFIDENT), with TF32 switched on globally as a
+    training run may leave it: readout.probabilities runs full fp32 on CUDA, so probabilities agree to fp32
+    rounding through three layers (1e-5) and every read is the same (a probability within 1e-5 of 0.7 would
+    flip one; none of these 2,000 falls there on the CPU side: checked in the test)."""
+    import numpy as np
+
+    from vidbench.data.digits import load_digits
+    from vidbench.metrics import readout
+
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True  # no_tf32 restores them
+    model = readout.train_classifier(*load_digits("train"))
+    images = load_digits("test")[0][:1000].astype(np.float32) / 255
+    crops = np.concatenate([images, np.maximum(images, np.roll(images, 3, axis=2)[::-1])])
+    cpu = readout.probabilities(model, crops)
+    gpu = readout.probabilities(model.cuda(), crops)
+    assert np.abs(gpu - cpu).max() < 1e-5
+    assert not (np.abs(cpu.max(axis=1) - readout.CONFIDENT) < 1e-5).any()
+    assert (readout.classify(model, crops) == np.where(cpu.max(1) >= readout.CONFIDENT, cpu.argmax(1), 10)).all()
