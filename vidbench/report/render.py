@@ -78,9 +78,9 @@ def rules_text(table: Table) -> list[str]:
         shown = ", ".join(f"{EXTRA_METRICS[k].label} {v:.{EXTRA_METRICS[k].decimals}f}" if k in EXTRA_METRICS
                           else f"{k} {v:g}" for k, v in table.chance.items())
         lines.append(f"Chance level: {shown} (readout: a digit on every track, its identity guessed at random; "
-                     f"a prediction that shows nothing reads 0 / 6 px; hedging with both context digits on each "
-                     f"track reads 0.05-0.09 / 5.6-5.8 px and a digit-free blob 0.00 / 6.00 px, "
-                     f"vidbench/metrics/readout.py).")
+                     f"a prediction that shows nothing reads 0 / 6 px; hedging, two digits drawn on one track, "
+                     f"sharp or blurred, reads 0.03-0.07 / 5.69-5.90 px and a digit-free blob 0.00-0.01 / "
+                     f"5.97-5.99 px, vidbench/metrics/readout.py).")
     return lines
 
 
