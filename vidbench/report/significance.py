@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidbench.evaluate.paired import fvd_features, paired_bootstrap, scored_as
+from vidbench.evaluate.paired import features_path, fvd_features, paired_bootstrap, scored_as
 from vidbench.report.ranking import balanced_mean_rank, worse_than_chance
 from vidbench.report.table import PAPER, Column, Row, Table
 
@@ -33,7 +33,7 @@ def cell_data(row: Row, c: Column):
         return None
     mine = [r for r in row.results if r.protocol == c.protocol]
     if c.key in DISTANCES:
-        stored = fvd_features(mine[0]) if len(mine) == 1 else None
+        stored = fvd_features(mine[0]) if _has_features(row, c) else None
         if stored is None:
             return None
         prefixes, real, fake = stored
@@ -223,9 +223,16 @@ def annotate(table: Table, seed: int = 0) -> Table:
     return table
 
 
+def _has_features(row: Row, c: Column) -> bool:
+    """Whether a measured distance cell has its per-video I3D features stored (checked, not loaded): one
+    evaluation of the cell's protocol with its features file beside the results."""
+    mine = [r for r in row.results if r.protocol == c.protocol]
+    return row.source != PAPER and c in row.values and len(mine) == 1 and features_path(mine[0]).is_file()
+
+
 def _held_distances(rows: list[Row], columns: list[Column]) -> bool:
     """Whether a ranked distance column has a row with per-video features that rank_intervals held fixed."""
-    return any(c.key in DISTANCES and c.metric.ranked and c in r.ranks and cell_data(r, c) is not None
+    return any(c.key in DISTANCES and c.metric.ranked and c in r.ranks and _has_features(r, c)
                for r in rows for c in columns)
 
 
