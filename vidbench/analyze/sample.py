@@ -47,10 +47,7 @@ def sample(run_dir_or_checkpoint, out=None, *, dataset=None, num_videos: int = 4
     if out.suffix.lower() not in FORMATS:
         raise VidbenchError(f"--out {out}: choose a .mp4 or .gif file name")
     root = dataset if dataset is not None else state["config"]["dataset"]["root"]
-    split = PreparedSplit(root, "test")
-    if num_videos > len(split):
-        raise VidbenchError(f"--num-videos {num_videos}: the test split of {split.root} has {len(split)} sequences")
-    videos = TestSequences(split, num_videos, length=context + horizon)
+    videos = TestSequences(PreparedSplit(root, "test"), num_videos, length=context + horizon)
     truth = torch.stack([videos[i] for i in range(len(videos))])  # uint8 [N,T,H,W,C]
     inputs = to_model_input(truth[:, :context]).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)

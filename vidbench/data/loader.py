@@ -65,7 +65,8 @@ class TestSequences(torch.utils.data.Dataset):
         self.length = length
         count = len(split) if num_videos is None else num_videos
         if count > len(split):
-            raise VidbenchError(f"{split.root}: asked for {count} {split.split} videos, the split has {len(split)}")
+            raise VidbenchError(f"--num-videos {count}: the {split.split} split of {split.root} has {len(split)} "
+                                f"sequences")
         self.indices = list(range(count))
         if length is not None:
             short = [i for i in self.indices if split.length(i) < length]
