@@ -105,7 +105,7 @@ def test_a_tampered_weights_file_is_refused(rehearsal, monkeypatch, tmp_path):
     monkeypatch.setattr(zoo, "MANIFEST_DIR", copy)
     monkeypatch.setenv("VIDBENCH_ZOO", str(copy))
     with pytest.raises(VidbenchError, match="sha256 .* is not the .* refusing to load it"):
-        zoo.resolve_zoo(manifest["name"])
+        zoo.check_sha256(*zoo.find_zoo(manifest["name"]))
     data = next(p for p in (out.parent / "work").iterdir() if p.name == "mmnist")
     result = _evaluate_zoo(manifest["name"], data, tmp_path / "r.json")
     assert result.exit_code != 0 and "refusing to load it" in str(result.exception)
@@ -121,19 +121,20 @@ def test_weights_in_parts_are_checked_and_joined(rehearsal, tmp_path, monkeypatc
     manifest_file.write_text(json.dumps({**manifest, "parts": parts}))
     monkeypatch.setenv("VIDBENCH_ZOO", str(tmp_path / "none"))
     monkeypatch.setenv("VIDBENCH_CACHE", str(tmp_path / "cache"))
-    joined = zoo.resolve_zoo(manifest_file)
+    joined, expected, _ = zoo.find_zoo(manifest_file)
+    assert expected == manifest["sha256"]
     assert joined == tmp_path / "cache" / "zoo" / manifest["file"] and zoo.sha256_file(joined) == manifest["sha256"]
     joined.unlink()
     last = parts_dir / parts[-1]["file"]
     last.write_bytes(last.read_bytes()[:-1])  # a part cut short
     with pytest.raises(VidbenchError, match="refusing to load it"):
-        zoo.resolve_zoo(manifest_file)
+        zoo.find_zoo(manifest_file)
 
 
 def test_an_unknown_zoo_name_lists_the_zoo(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "MANIFEST_DIR", tmp_path)
     with pytest.raises(VidbenchError, match="zoo model 'nosuch': no manifest .*zoo models: none yet"):
-        zoo.resolve_zoo("nosuch")
+        zoo.find_zoo("nosuch")
 
 
 def test_zoo_rows_are_marked_apart_and_the_reference_row_says_its_test_scores_were_seen(rehearsal, tmp_path):

@@ -57,13 +57,6 @@ def read_manifest(name_or_file) -> tuple[dict, Path]:
     return manifest, path
 
 
-def resolve_zoo(name_or_file) -> Path:
-    """The verified weights file of a zoo model: found where weights_dirs() says, its sha256 the manifest's."""
-    path, expected, manifest_path = find_zoo(name_or_file)
-    check_sha256(path, expected, manifest_path)
-    return path
-
-
 def find_zoo(name_or_file) -> tuple[Path, str, Path]:
     """(weights file, the sha256 its manifest records, the manifest) of a zoo model, the whole file not yet
     hashed: for a loader that hashes the bytes it loads anyway and checks that digest (check_digest), so the
