@@ -1,10 +1,11 @@
-"""Streaming accumulators, sample reduction and the bootstrap, against direct numpy computations."""
+"""Streaming accumulators, sample reduction and the per-model interval, against direct numpy computations."""
 
 import numpy as np
 import pytest
 
 from vidbench.errors import VidbenchError
-from vidbench.evaluate.accumulate import TimestepStats, bootstrap_ci, reduce_samples
+from vidbench.evaluate.accumulate import TimestepStats, reduce_samples
+from vidbench.evaluate.intervals import mean_interval
 
 
 def test_timestep_stats_streamed_in_batches_equal_direct_mean_and_std():
@@ -79,28 +80,18 @@ def test_reduce_rejects_unknown_rule_and_metric():
         reduce_samples(values, "best:psnr", {})
 
 
-def test_bootstrap_is_seeded_and_brackets_the_mean():
-    rng = np.random.default_rng(4)
-    per_video = rng.normal(0.6, 0.1, size=40)
-    low, high = bootstrap_ci(per_video, seed=7)
-    assert bootstrap_ci(per_video, seed=7) == (low, high)
-    assert bootstrap_ci(per_video, seed=8) != (low, high)
-    assert low < per_video.mean() < high
-    # The percentile interval of the mean is about +-1.96 standard errors for a normal sample.
+def test_mean_interval_is_the_t_interval_and_brackets_the_mean():
+    from scipy import stats
+
+    per_video = np.random.default_rng(4).normal(0.6, 0.1, size=40)
+    low, high = mean_interval(per_video)
     se = per_video.std(ddof=1) / np.sqrt(len(per_video))
-    # Statistical: over 300 seeds (data and resampling) this ratio was 0.89-1.10 (sd 0.03; here 0.975).
-    assert 0.7 * 3.92 * se < high - low < 1.3 * 3.92 * se
+    half = stats.t.ppf(0.975, 39) * se  # t with n - 1 degrees of freedom: 2.023, not the normal 1.96
+    assert low == pytest.approx(per_video.mean() - half, rel=1e-12) and high == pytest.approx(per_video.mean() + half, rel=1e-12)
+    assert mean_interval(per_video) == (low, high)  # deterministic: no resampling seed
 
 
-def test_bootstrap_of_constant_values_is_a_point():
-    assert bootstrap_ci(np.full(10, 0.25), seed=0) == (0.25, 0.25)
-
-
-def test_bootstrap_chunks_resamples_for_large_video_sets_identically(monkeypatch):
-    # Drawing the resamples in chunks (bounded memory) must not change which videos are drawn.
-    import vidbench.evaluate.accumulate
-
-    per_video = np.random.default_rng(5).uniform(size=50)
-    whole = bootstrap_ci(per_video, seed=9)
-    monkeypatch.setattr(vidbench.evaluate.accumulate, "BOOTSTRAP_INDEX_BUDGET", 50 * 7)  # chunks of 7 resamples
-    assert bootstrap_ci(per_video, seed=9) == whole
+def test_mean_interval_of_constant_values_is_a_point_and_of_one_video_is_none():
+    assert mean_interval(np.full(10, 0.25)) == (0.25, 0.25)
+    low, high = mean_interval([0.5])
+    assert np.isnan(low) and np.isnan(high)  # no spread from one video: no interval, never a point

@@ -117,14 +117,16 @@ def test_analyze_video_index_out_of_range_names_the_option_and_range(made, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("resamples", ["0", "-5"])
-def test_compare_resamples_zero_or_negative_is_one_error_line(made, tmp_path, capsys, resamples):
+def test_compare_resamples_and_seed_are_ignored_with_a_note(made, tmp_path, capsys):
+    # Frame-metric intervals are t intervals now (docs/intervals.md): an old script's --resamples still runs,
+    # and is told the option does nothing, rather than failing or silently seeming to matter.
     other = tmp_path / "other.json"
     record = json.loads((made["results"] / "copy-last.json").read_text())
     record["model"]["run"] = "other"
     other.write_text(json.dumps(record))
-    code, _, err = cli(capsys, "compare", made["results"] / "copy-last.json", other, "--resamples", resamples)
-    assert_one_line_error(code, err, f"--resamples {resamples}")
+    code, out, err = cli(capsys, "compare", made["results"] / "copy-last.json", other, "--resamples", "0", "--seed", "3")
+    assert code == 0 and "| metric |" in out
+    assert "--resamples and --seed are ignored" in err
 
 
 # --- `vidbench sweep`: its comma lists, its counts, and a model without the keys it sweeps ---

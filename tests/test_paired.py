@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from vidbench.cli import main
 from vidbench.errors import VidbenchError
-from vidbench.evaluate.paired import check_comparable, compare, paired_bootstrap, seed_groups
+from vidbench.evaluate.paired import check_comparable, compare, paired_interval, seed_groups
 from vidbench.evaluate.results import read_result
 
 V = 60
@@ -59,9 +59,9 @@ def test_shifted_copy_is_significant_with_the_right_sign(tmp_path):
     assert rows["lpips"].high < 0  # lower LPIPS: better, so the difference is negative
     assert rows["ssim"].verdict == rows["lpips"].verdict == "better better"
     # ... while the two separate CIs overlap: the shift is a tenth of the spread between videos.
-    from vidbench.evaluate.accumulate import bootstrap_ci
+    from vidbench.evaluate.intervals import mean_interval
 
-    assert bootstrap_ci(better["ssim"], 0)[0] < bootstrap_ci(base["ssim"], 0)[1]
+    assert mean_interval(better["ssim"])[0] < mean_interval(base["ssim"])[1]
 
 
 def test_unpaired_noise_of_the_same_size_is_not_significant(tmp_path):
@@ -123,7 +123,7 @@ def test_seeds_pool_into_one_model_and_widen_the_interval(tmp_path):
     results = [read_result(p) for p in paths]
     assert list(seed_groups(results)) == ["base", "m"]
     rows = {c.metric: c for c in compare(results)}
-    one_seed = paired_bootstrap(np.asarray(base["ssim"]) + 0.005, base["ssim"])
+    one_seed = paired_interval(np.asarray(base["ssim"]) + 0.005, base["ssim"])
     assert rows["ssim"].seeds == (3, 1)
     assert rows["ssim"].high - rows["ssim"].low > 5 * (one_seed[2] - one_seed[1])
     assert rows["ssim"].difference == pytest.approx(0.005)

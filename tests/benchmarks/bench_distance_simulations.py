@@ -37,7 +37,7 @@ def seed_table(draws: int) -> str:
     import numpy as np
 
     from tests.test_distance_simulations import seed_world
-    from vidbench.evaluate.paired import paired_bootstrap
+    from vidbench.evaluate.paired import paired_interval
 
     lines = ["| seeds per model | seed effect sd | draws | coverage (nominal 0.95) | mean width |", "|---|---|---|---|---|"]
     for seeds in (2, 3, 5):
@@ -46,7 +46,7 @@ def seed_table(draws: int) -> str:
             hits, width = 0, 0.0
             for _ in range(draws):
                 a, b = seed_world(rng, seeds, seed_sd)
-                _, low, high = paired_bootstrap(a, b)
+                _, low, high = paired_interval(a, b)
                 hits += low <= 0.2 <= high
                 width += (high - low) / draws
             lines.append(f"| {seeds} | {seed_sd} | {draws} | {hits / draws:.3f} | {width:.3f} |")

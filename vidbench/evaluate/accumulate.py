@@ -1,8 +1,8 @@
-"""Streaming per-timestep accumulators, sample reduction and bootstrap confidence intervals.
+"""Streaming per-timestep accumulators and sample reduction.
 
 torchmetrics convention: an accumulator holds sums (float64), so merging two of them, or reducing them
 across torch.distributed ranks, is a sum. What grows with the number of videos is one float per video and
-metric (its mean over time), kept for the bootstrap; nothing grows with videos x frames.
+metric (its mean over time), kept for the intervals (evaluate/intervals.py); nothing grows with videos x frames.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from vidbench.errors import VidbenchError
 
 REDUCTIONS = ("mean", "best:<metric>", "best-per-metric")
 BEST_PER_METRIC = "best-per-metric"
-BOOTSTRAP_INDEX_BUDGET = 1 << 22  # resample indices drawn at once: bounded memory for large video sets
 
 
 class TimestepStats:
@@ -79,21 +78,6 @@ def reduce_samples(values: dict[str, np.ndarray], reduce: str, higher_is_better:
     return {name: v[rows, chosen] for name, v in values.items()}, chosen
 
 
-def bootstrap_ci(per_video: np.ndarray, seed: int, resamples: int = 1000, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap of the mean over videos: resample videos with replacement (seeded)."""
-    per_video = np.asarray(per_video, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    step = max(1, BOOTSTRAP_INDEX_BUDGET // max(1, len(per_video)))
-    for start in range(0, resamples, step):
-        stop = min(resamples, start + step)
-        idx = rng.integers(0, len(per_video), size=(stop - start, len(per_video)))
-        means[start:stop] = per_video[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    return float(low), float(high)
-
-
 def all_reduce_sum(tensors: list[torch.Tensor]) -> None:
     """Sum state tensors over torch.distributed ranks in place (no-op single-process). One flat float64
     buffer, so gloo and nccl see a single collective; nccl needs it on the GPU."""
@@ -125,7 +109,7 @@ class Accumulators:
         self.prefixes = prefixes
         self.fvd = None
         # Per-video I3D features {video: (real [P,D], fake [S',P,D])}: a few KB per video, independent of the
-        # horizon; kept for the FVD bootstrap and for the features file beside the results.
+        # horizon; kept for the FVD and KVD jackknife intervals and for the features file beside the results.
         self.fvd_videos: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if with_fvd:
             from vidbench.metrics.fvd import FEATURE_DIM, FeatureStats
@@ -161,7 +145,7 @@ class Accumulators:
         return {m: {i: float(frames.mean()) for i, frames in videos.items()} for m, videos in self.per_frame.items()}
 
     def reduce(self) -> None:
-        """Sum every accumulator over ranks; gather the per-video values (needed whole for the bootstrap)."""
+        """Sum every accumulator over ranks; gather the per-video values (needed whole for the intervals)."""
         import torch.distributed as dist
 
         tensors = [t for s in self.stats.values() for t in s.tensors()]

@@ -7,12 +7,11 @@ import numpy as np
 import torch
 
 from vidbench import __version__
-from vidbench.evaluate.accumulate import bootstrap_ci
+from vidbench.evaluate.intervals import T_INTERVAL, mean_interval
 from vidbench.evaluate.metric_set import metric_outputs
 from vidbench.evaluate.results import RESULTS_FORMAT
 from vidbench.train.lineage import git_commit as _git_commit
 
-BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 
 
@@ -25,7 +24,9 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         videos[m] = _floats(per_video)
         per_timestep[m] = {"mean": _floats(acc.stats[m].mean()), "std": _floats(acc.stats[m].std())}
         summary[m] = float(per_video.mean())  # = mean over frames and videos (every video has `horizon` frames)
-        ci[m] = list(bootstrap_ci(per_video, seed, BOOTSTRAP_RESAMPLES, CI_LEVEL))
+        low, high = mean_interval(per_video, CI_LEVEL)
+        if low == low:  # one video has no spread: no interval, rather than a point that claims certainty
+            ci[m] = [low, high]
     fvd = {}
     if acc.fvd is not None:
         from vidbench.metrics.fvd import fvd_from_stats
@@ -46,8 +47,7 @@ def assemble_results(acc, protocol, identity, split, names, metric_set, seed, ba
         "chance": metric_set.chance,  # per output, where the metric states one (readout)
         "gamed_levels": metric_set.gamed,  # beside chance: what hedging or a blob reaches (readout)
         "ci": ci,
-        "ci_method": {"kind": "percentile bootstrap over videos of the summary mean", "resamples": BOOTSTRAP_RESAMPLES,
-                      "level": CI_LEVEL, "seed": seed},
+        "ci_method": {"kind": f"{T_INTERVAL} of the summary mean", "level": CI_LEVEL},
         "per_timestep": per_timestep,
         "per_video": videos,  # mean over time per test video (file order): for CIs and paired comparisons
         "fvd": fvd,

@@ -5,7 +5,7 @@
 
 A band's value per test video is that video's mean over the band's predicted frames (counted from the first
 predicted frame, 1-based), read from the per-frame file beside each results file (evaluate/per_frame.py).
-Within a band the comparison is exactly `vidbench compare`'s: the paired bootstrap over the same test videos
+Within a band the comparison is exactly `vidbench compare`'s: the paired t interval over the same test videos
 (vidbench.evaluate.paired), one interval per band and metric. The intervals hold per band, not jointly:
 three bands give three 95% intervals, and a claim over all three at once would need a wider level.
 """
@@ -51,8 +51,7 @@ def band_result(result: Result, band: tuple[int, int], frames: dict[str, np.ndar
     return dataclasses.replace(result, raw=raw)
 
 
-def compare_bands(results: list[Result], bands: list[tuple[int, int]], seed: int = 0, resamples: int = 1000,
-                  level: float = 0.95) -> list[tuple[tuple[int, int], list[Comparison]]]:
+def compare_bands(results: list[Result], bands: list[tuple[int, int]], level: float = 0.95) -> list[tuple[tuple[int, int], list[Comparison]]]:
     """[(band, comparisons of every model against the first, per metric)] for each band."""
     check_comparable(results)
     frames = [read_per_frame(r.path) for r in results]
@@ -63,7 +62,7 @@ def compare_bands(results: list[Result], bands: list[tuple[int, int]], seed: int
     out = []
     for band in bands:
         banded = [band_result(r, band, f) for r, f in zip(results, frames)]
-        rows = [c for c in compare(banded, seed=seed, resamples=resamples, level=level)
+        rows = [c for c in compare(banded, level=level)
                 if not c.metric.startswith("fvd")]
         out.append((band, rows))
     return out

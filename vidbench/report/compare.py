@@ -3,7 +3,7 @@
     vidbench compare leaderboard/results/cwvae-mmnist@1.json leaderboard/results/rssm-mmnist@1.json
 
 Every model is compared with the first one given (the baseline): per metric the mean of the model minus the
-baseline's, its paired bootstrap interval over test videos (and seeds), and the verdict. Files that are not
+baseline's, its paired t interval over test videos (and seeds), and the verdict. Files that are not
 comparable (other protocol or test videos) are refused before anything is computed
 (vidbench.evaluate.paired.check_comparable); comparability is decided per metric beyond that: a metric the
 files scored differently (`ssim_cwvae` on a CW-VAE's raw decoder floats against a predictions file's uint8
@@ -20,13 +20,11 @@ import click
 
 from vidbench.evaluate.paired import Comparison, compare, metric_exclusions, seed_groups
 from vidbench.evaluate.results import read_result
-from vidbench.options import check_options
 
 
-def compare_files(paths, seed: int = 0, resamples: int = 1000, level: float = 0.95):
-    check_options(seed=seed, resamples=resamples)
+def compare_files(paths, level: float = 0.95):
     results = [read_result(p) for p in paths]
-    return results, compare(results, seed=seed, resamples=resamples, level=level)
+    return results, compare(results, level=level)
 
 
 def _interval(c: Comparison) -> str:
@@ -48,9 +46,9 @@ def to_markdown(results, rows: list[Comparison], level: float = 0.95) -> str:
         seeds = f" ({c.seeds[0]} seeds)" if c.seeds[0] > 1 else ""
         lines.append(f"| {c.metric} {arrow} | {c.model}{seeds} | {_fmt(c.model_value)} | {_fmt(c.baseline_value)} | "
                      f"{_fmt(c.difference)} | {_interval(c)} | {c.verdict} |")
-    notes = ["difference = model - baseline; paired percentile bootstrap over test videos (the same draw for "
-             "both models); several training seeds: a t interval adding each model's seed spread. FVD and KVD: "
-             "paired jackknife over the stored per-video features (docs/distances.md)."]
+    notes = ["difference = model - baseline; t interval of the paired per-video differences over the same test "
+             "videos (docs/intervals.md); several training seeds: a t interval adding each model's seed spread. "
+             "FVD and KVD: paired jackknife over the stored per-video features (docs/distances.md)."]
     notes += [f"{c.metric}, {c.model}: {c.note}" for c in rows if c.note]
     if not any(c.metric.startswith("fvd") for c in rows):
         notes.append("FVD not compared: it needs each file's per-video features (<results>.fvd.npz, written by "
@@ -85,32 +83,35 @@ def _count(results) -> str:
 @click.command("compare")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
-@click.option("--resamples", type=int, default=1000, show_default=True, help="bootstrap replicates (frame metrics)")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the bootstrap draws")
+@click.option("--resamples", type=int, default=None, hidden=True, help="ignored: no bootstrap since docs/intervals.md")
+@click.option("--seed", type=int, default=None, hidden=True, help="ignored: no bootstrap since docs/intervals.md")
 @click.option("--bands", default=None,
               help="per band of predicted frames: 'default' (1-100,101-500,501-964, cut at the horizon) or "
                    "ranges like 1-100,101-964 (vidbench/report/bands.py)")
 def compare_command(files, fmt, resamples, seed, bands):
-    """Is a difference real? Paired bootstrap over the same test videos, every model against the first file.
+    """Is a difference real? Paired t intervals over the same test videos, every model against the first file.
 
     \b
     vidbench compare results/cwvae-mmnist@1.json results/rssm-mmnist@1.json
     Files of several training seeds of one model (run names ending in -seed<N>) are pooled into one model."""
+    if resamples is not None or seed is not None:  # old scripts keep working; the intervals need neither now
+        click.echo("compare: --resamples and --seed are ignored: frame-metric intervals are t intervals, FVD's "
+                   "jackknife ones (docs/intervals.md)", err=True)
     if bands is not None:
-        click.echo(_by_band(files, bands, fmt, seed, resamples), nl=False)
+        click.echo(_by_band(files, bands, fmt), nl=False)
         return
-    results, rows = compare_files(files, seed=seed, resamples=resamples)
+    results, rows = compare_files(files)
     click.echo(to_markdown(results, rows) if fmt == "md" else to_csv(rows), nl=False)
     if fmt == "csv":
         for line in left_out(results):  # the csv stays machine-readable; why a metric is missing goes to stderr
             click.echo(line, err=True)
 
 
-def _by_band(files, bands: str, fmt: str, seed: int, resamples: int) -> str:
+def _by_band(files, bands: str, fmt: str) -> str:
     from vidbench.report.bands import compare_bands, parse_bands
 
     results = [read_result(p) for p in files]
-    by_band = compare_bands(results, parse_bands(bands, results[0].horizon or 0), seed=seed, resamples=resamples)
+    by_band = compare_bands(results, parse_bands(bands, results[0].horizon or 0))
     if fmt == "csv":  # one table, the band as its first column
         lines = []
         for i, ((a, b), rows) in enumerate(by_band):

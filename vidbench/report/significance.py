@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from vidbench.evaluate.paired import features_path, fvd_features, paired_bootstrap, scored_as
+from vidbench.evaluate.paired import features_path, fvd_features, paired_interval, scored_as
 from vidbench.report.ranking import balanced_mean_rank, worse_than_chance
 from vidbench.report.table import PAPER, Column, Row, Table
 
 LEVEL = 0.95
-FRAME_RESAMPLES = 1000
 RANK_RESAMPLES = 200   # each replicate ranks every column; FVD cells recompute a Fréchet distance
 DISTANCES = ("fvd", "kvd")  # cells computed from the stored per-video I3D features
 MARK = "≈"             # beside a value: not significantly different from the column's best
@@ -63,8 +62,7 @@ def _value(data, idx, seeds=None) -> float:
     return float(per_seed[:, idx].mean())
 
 
-def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0,
-                       chance: dict[str, float] | None = None) -> list[str]:
+def mark_not_different(rows: list[Row], columns: list[Column], chance: dict[str, float] | None = None) -> list[str]:
     """Fill row.tied[c] for the best row(s) of every column and every row whose paired difference to the
     best is not significant, among the cells no worse than chance (where the results state one: a value worse
     than chance is never marked, and a column whose best is worse than chance gets no marks). Returns notes on
@@ -106,7 +104,7 @@ def mark_not_different(rows: list[Row], columns: list[Column], seed: int = 0,
                              f"{ref.label} (the best) on {_scored(ref, c)}; not tested against the best")
                 continue
             if data[0] == "frame":
-                _, low, high = paired_bootstrap(data[1], ref_data[1], seed, FRAME_RESAMPLES, LEVEL)
+                _, low, high = paired_interval(data[1], ref_data[1], LEVEL)
             else:
                 low, high = _distance_test(data, ref_data)
             if low <= 0 <= high:
@@ -147,8 +145,8 @@ def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict
 
 def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamples: int = RANK_RESAMPLES) -> bool:
     """row.rank_ci = percentile interval of the mean rank when every protocol's test videos are resampled, and
-    each row's training seeds too where it has several (drawn once per row and protocol in each replicate, as
-    paired_bootstrap does: a seed is one training run, scored on every metric). Ranks follow
+    each row's training seeds too where it has several (drawn once per row and protocol in each replicate: a seed
+    is one training run, scored on every metric). Ranks follow
     table.rank_and_bold's rule (competition ranking on displayed values). Distance cells (FVD) keep their
     measured value in every replicate: resampling videos with replacement duplicates I3D features, which
     biases a Fréchet distance by an amount that depends on each model's feature covariance (issue 24: an
@@ -203,7 +201,7 @@ def annotate(table: Table, seed: int = 0) -> Table:
     for pool in pools:
         if not pool:
             continue
-        notes += mark_not_different(pool, table.columns, seed, table.chance)
+        notes += mark_not_different(pool, table.columns, table.chance)
         varied = rank_intervals(pool, table.columns, seed)
         if varied and _held_distances(pool, table.columns):
             notes.append("Mean-rank intervals hold FVD at its measured value: resampling videos with replacement "
@@ -216,7 +214,7 @@ def annotate(table: Table, seed: int = 0) -> Table:
             notes.append("Mean-rank intervals: none; these results carry no per-video numbers.")
     if any(r.tied for r in table.rows):
         notes.insert(0, f"{MARK}: not significantly different from the column's best (paired over the same test "
-                        f"videos, {LEVEL:.0%}: bootstrap for frame metrics, jackknife for FVD and KVD); [a, b] after a mean rank: its {LEVEL:.0%} interval when "
+                        f"videos, {LEVEL:.0%}: t interval for frame metrics, jackknife for FVD and KVD); [a, b] after a mean rank: its {LEVEL:.0%} interval when "
                         f"every protocol's test videos are resampled.")
     notes += fvd_set_notes(table)
     table.stat_notes = list(dict.fromkeys(notes))
