@@ -82,7 +82,7 @@ def rank_bars(tables, path: Path) -> Path | None:
         pool = sorted(pool, key=lambda r: (r.mean_rank, r.display_label))
         colors = ["0.6" if r.source == PAPER else "tab:blue" for r in pool]
         ax.barh(range(len(pool)), [r.mean_rank for r in pool], color=colors)
-        spread = [(i, r) for i, r in enumerate(pool) if r.rank_ci is not None]  # significance.rank_intervals
+        spread = [(i, r) for i, r in enumerate(pool) if r.rank_ci is not None]  # report/rank_intervals.py
         if spread:
             ax.errorbar([r.mean_rank for _, r in spread], [i for i, _ in spread], fmt="none", ecolor="black",
                         capsize=3, xerr=np.array([[r.mean_rank - r.rank_ci[0], r.rank_ci[1] - r.mean_rank]
@@ -261,8 +261,8 @@ def _all_figures(tables, results, kl_records, out: Path) -> list[Figure]:
     if ranks:
         figures.append(Figure(ranks, "Mean rank (Figure 5)",
                               "Mean rank over the SSIM, PSNR, LPIPS and FVD cells of each row (count in brackets); "
-                              "error bars: 95% interval when the test videos are resampled (none for the paper's "
-                              "rows, which have no per-video numbers)."))
+                              "error bars: 95% set for the mean rank from population values (docs/intervals.md; none "
+                              "for the paper's rows, which have no per-video numbers)."))
     for protocol in sorted({r.protocol for r in results}):
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", protocol)
         for make, name in ((metric_curves, "curves"), (fvd_prefixes, "fvd"), (abstraction_curves, "abstraction")):

@@ -1,14 +1,14 @@
 """Statistics on a built leaderboard table: which cells are not significantly different from the column's
-best, and an interval on every row's mean rank. Sits above table.py (which knows nothing of it) and is
-called by publish.build_tables.
+best, and an interval on every row's mean rank (report/rank_intervals.py). Sits above table.py (which knows
+nothing of it) and is called by publish.build_tables.
 
 Both rest on per-video data: a frame metric's per-video means (results "per_video") and FVD's per-video I3D
-features (<results>.fvd.npz). Rows of one protocol score the same test videos, so every resample draws one
-set of videos per protocol and applies it to every row (paired). A cell without per-video data (the
-paper's rows, results written before per-video data existed, FVD without its features file) keeps its value
-in every replicate: it takes part in the ranking but adds no uncertainty, and gets no marker. FVD keeps its
-value in the rank intervals even with its features (rank_intervals says why); its marker uses the paired
-jackknife test of metrics/fvd_stats.py.
+features (<results>.fvd.npz). Rows of one protocol score the same test videos, so their differences are
+paired (evaluate/paired.py: t intervals over the same videos, docs/intervals.md). A cell without per-video
+data (the paper's rows, results written before per-video data existed, FVD without its features file) takes
+part in the ranking at its value, adds no uncertainty, and gets no marker. FVD keeps its value in the rank
+intervals even with its features (rank_intervals.py says why); its marker uses the paired jackknife test of
+metrics/fvd_stats.py.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 from vidbench.evaluate.paired import features_path, fvd_features, paired_interval, scored_as
-from vidbench.report.ranking import balanced_mean_rank, worse_than_chance
+from vidbench.report.rank_intervals import rank_intervals
+from vidbench.report.ranking import worse_than_chance
 from vidbench.report.table import PAPER, Column, Row, Table
 
 LEVEL = 0.95
-RANK_RESAMPLES = 200   # each replicate ranks every column; FVD cells recompute a Fréchet distance
 DISTANCES = ("fvd", "kvd")  # cells computed from the stored per-video I3D features
 MARK = "≈"             # beside a value: not significantly different from the column's best
 
@@ -53,13 +53,6 @@ def _videos_key(row: Row, protocol: str):
         if r.protocol == protocol:
             return (r.raw.get("dataset") or {}).get("test_data_sha256"), r.num_videos
     return None
-
-
-def _value(data, idx, seeds=None) -> float:
-    """A frame-metric cell's value on resampled videos `idx` (and, for a row of several training seeds, its
-    drawn seeds)."""
-    per_seed = data[1] if seeds is None else data[1][seeds]
-    return float(per_seed[:, idx].mean())
 
 
 def mark_not_different(rows: list[Row], columns: list[Column], chance: dict[str, float] | None = None) -> list[str]:
@@ -138,61 +131,7 @@ def _scored(row: Row, c: Column) -> str:
                              for r in row.results if r.protocol == c.protocol}))
 
 
-def _competition_ranks(values: dict[int, float], higher_is_better: bool) -> dict[int, int]:
-    sign = 1 if higher_is_better else -1
-    return {i: 1 + sum(1 for w in values.values() if sign * w > sign * v) for i, v in values.items()}
-
-
-def rank_intervals(rows: list[Row], columns: list[Column], seed: int = 0, resamples: int = RANK_RESAMPLES) -> bool:
-    """row.rank_ci = percentile interval of the mean rank when every protocol's test videos are resampled, and
-    each row's training seeds too where it has several (drawn once per row and protocol in each replicate: a seed
-    is one training run, scored on every metric). Ranks follow
-    table.rank_and_bold's rule (competition ranking on displayed values). Distance cells (FVD) keep their
-    measured value in every replicate: resampling videos with replacement duplicates I3D features, which
-    biases a Fréchet distance by an amount that depends on each model's feature covariance (issue 24: an
-    under-dispersed model gains), so a resampled FVD rank would move for a reason that is not sampling spread.
-    Returns whether any cell had per-video data (if none did, every row keeps rank_ci None: its rank has no
-    sampling spread)."""
-    ranked_cols = [c for c in columns if c.metric.ranked and any(c in r.ranks for r in rows)]
-    data = {(i, c): None if c.key in DISTANCES else cell_data(r, c)
-            for i, r in enumerate(rows) for c in ranked_cols if c in r.ranks}
-    if not any(d is not None for d in data.values()):
-        return False
-    sizes = {}
-    for (_, c), d in data.items():
-        if d is not None:
-            sizes.setdefault(c.protocol, _videos(d))
-    rng = np.random.default_rng(seed)
-    means = np.full((resamples, len(rows)), np.nan)
-    for b in range(resamples):
-        draw = {p: rng.integers(0, n, n) for p, n in sizes.items()}
-        seed_draw = {}  # (row, protocol) -> seed indices, for rows of several seeds
-        for (i, c), d in data.items():
-            if d is not None and len(d[1]) > 1 and (i, c.protocol) not in seed_draw:
-                seed_draw[i, c.protocol] = rng.integers(0, len(d[1]), len(d[1]))
-        ranks: dict[int, dict[Column, int]] = {}
-        for c in ranked_cols:
-            values = {}
-            for (i, col), d in data.items():
-                if col != c:
-                    continue
-                same_videos = d is not None and _videos(d) == sizes[c.protocol]
-                v = _value(d, draw[c.protocol], seed_draw.get((i, c.protocol))) if same_videos else rows[i].values[c]
-                values[i] = round(v, c.metric.decimals)
-            for i, rank in _competition_ranks(values, c.metric.higher_is_better).items():
-                ranks.setdefault(i, {})[c] = rank
-        for i, mine in ranks.items():
-            mean = balanced_mean_rank(mine)  # the table's mean rank, on this replicate's ranks
-            means[b, i] = np.nan if mean is None else mean
-    alpha = (1 - LEVEL) / 2
-    for i, row in enumerate(rows):
-        if row.mean_rank is not None and not np.isnan(means[:, i]).any():
-            low, high = np.quantile(means[:, i], [alpha, 1 - alpha])
-            row.rank_ci = (float(low), float(high))
-    return True
-
-
-def annotate(table: Table, seed: int = 0) -> Table:
+def annotate(table: Table) -> Table:
     """Markers and rank intervals for a table's pools (measured rows, the paper's rows: as build_table ranked
     them), and the notes that say what was and was not computed."""
     pools = [table.rows] if table.rank_paper else [[r for r in table.rows if r.source != PAPER],
@@ -202,11 +141,11 @@ def annotate(table: Table, seed: int = 0) -> Table:
         if not pool:
             continue
         notes += mark_not_different(pool, table.columns, table.chance)
-        varied = rank_intervals(pool, table.columns, seed)
+        varied = rank_intervals(pool, table.columns, cell_data, held=lambda c: c.key in DISTANCES)
         if varied and _held_distances(pool, table.columns):
-            notes.append("Mean-rank intervals hold FVD at its measured value: resampling videos with replacement "
-                         "duplicates I3D features and biases FVD by an amount that depends on each model's "
-                         "feature covariance, so the intervals carry the frame metrics' sampling spread only.")
+            notes.append("Mean-rank intervals hold FVD at its measured value: its small-set bias depends on each "
+                         "model's feature covariance (docs/distances.md), so the intervals carry the frame metrics' "
+                         "sampling spread only.")
         if not varied and any(r.source == PAPER for r in pool):
             notes.append("Mean-rank intervals: none for the paper's rows; the paper publishes no per-video numbers, "
                          "so their ranks are shown as printed, without sampling spread.")
@@ -214,8 +153,9 @@ def annotate(table: Table, seed: int = 0) -> Table:
             notes.append("Mean-rank intervals: none; these results carry no per-video numbers.")
     if any(r.tied for r in table.rows):
         notes.insert(0, f"{MARK}: not significantly different from the column's best (paired over the same test "
-                        f"videos, {LEVEL:.0%}: t interval for frame metrics, jackknife for FVD and KVD); [a, b] after a mean rank: its {LEVEL:.0%} interval when "
-                        f"every protocol's test videos are resampled.")
+                        f"videos, {LEVEL:.0%}: t interval for frame metrics, jackknife for FVD and KVD); [a, b] after a mean rank: "
+                        f"a {LEVEL:.0%} set for the mean rank the model would get from its population values, from "
+                        f"the row's pairwise intervals held together (Bonferroni), so a tie in truth keeps its shared rank.")
     notes += fvd_set_notes(table)
     table.stat_notes = list(dict.fromkeys(notes))
     return table

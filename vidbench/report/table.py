@@ -79,7 +79,7 @@ class Row:
     bold: set[Column] = field(default_factory=set)
     results: list[Result] = field(default_factory=list)
     tied: set[Column] = field(default_factory=set)       # not significantly different from the best (significance.py)
-    rank_ci: tuple[float, float] | None = None            # mean-rank interval over resampled test videos
+    rank_ci: tuple[float, float] | None = None            # 95% set for the mean rank (report/rank_intervals.py)
     spread: dict[Column, tuple[float, float, int]] = field(default_factory=dict)  # training seeds: min, max, count
     kind: str = ""                                        # provenance shown: measured / shipped / zoo / paper
     raw: set[Column] = field(default_factory=set)         # cells scored on raw decoder floats (*_cwvae of a CW-VAE)
