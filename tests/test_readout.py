@@ -165,24 +165,28 @@ def test_frame_values_on_a_prepared_store(classifier, tiny_mmnist):
 
 
 def test_windows_are_read_in_chunks_that_change_nothing(classifier, sequences, monkeypatch):
-    """55,912 windows per 964-frame video took 5 GB in one pass; chunks of WINDOWS_PER_CALL do not move a
-    probability beyond float32 rounding (another batch size may take another convolution kernel: 1e-6 is ~10
-    float32 ulps at probability 1)."""
+    """55,912 windows per 964-frame video took 5 GB in one pass; chunks (CPU_WINDOWS_PER_CALL here, on the
+    CPU, channels-last; WINDOWS_PER_CALL on a GPU) do not move a probability beyond float32 rounding (another
+    batch size may take another convolution kernel: 1e-6 is ~10 float32 ulps at probability 1)."""
     video, meta = sequences[0]
     frames = video[..., 0].astype(np.float32) / 255
     crops = np.concatenate([frames[:, :28, :28], frames[:, 10:38, 20:48], np.zeros((3, 28, 28), np.float32)])
     whole = readout.probabilities(classifier, crops)
-    monkeypatch.setattr(readout, "WINDOWS_PER_CALL", 7)
+    monkeypatch.setattr(readout, "CPU_WINDOWS_PER_CALL", 7)
     np.testing.assert_allclose(readout.probabilities(classifier, crops), whole, atol=1e-6)
+    with torch.no_grad():  # the old CPU pass: one batch, default layout (probabilities leaves the model's alone)
+        logits = classifier(torch.as_tensor(crops).unsqueeze(1))
+    flat = crops.reshape(len(crops), -1).std(axis=1) < readout.MIN_CONTRAST
+    np.testing.assert_allclose(whole[~flat], torch.softmax(logits, dim=1).numpy()[~flat], atol=1e-6)
 
 
 def test_evaluation_reads_on_its_own_device(classifier, tiny_mmnist, monkeypatch):
     """The metric set hands its device to the readout, which moves the classifier there: on a GPU, mmnist@1's
-    100 x 55,912 windows take seconds instead of the 24 minutes they take on 2 CPU cores. Recorded on CPU."""
+    100 x 55,912 windows take seconds instead of the ~5 minutes they take on 2 CPU cores. Recorded on CPU."""
     from vidbench.evaluate.metric_set import MetricSet
 
     moved = []
-    monkeypatch.setattr(readout.DigitClassifier, "to", lambda self, device: moved.append(device) or self)
+    monkeypatch.setattr(readout.DigitClassifier, "to", lambda self, *device, **layout: moved.extend(device) or self)
     monkeypatch.setattr(readout, "load_classifier", lambda *a, **k: (classifier, 1.0))
     split = PreparedSplit(tiny_mmnist, "test")
     truth = np.stack([split.sequence(i)[4:8] for i in range(2)])[:, None]

@@ -34,8 +34,9 @@ Time budget of one 600 s call (the command's limit; run with timeout_s 600), lin
     export     bf16 weights, their parts and a first manifest into $OUT                       ~5 s
     evaluate   mmnist@1: 100 videos x 964 predicted frames, predicted, SSIM/PSNR-scored and read out on
                the GPU (the readout's digit classifier is trained on the CPU on first use, ~21 s on one
-               thread here; its 55,912 windows per video took 14 s per video on this project's 2-core
-               CPU, 24 min for the 100, hence the GPU; not yet timed there)          ~250 s (budgeted)
+               thread here; its 55,912 windows per video take ~3 s on this project's 2-core CPU, 5 min
+               for the 100 (10.5 s each before channels-last chunks), hence the GPU; not yet timed
+               there)                                                                ~250 s (budgeted)
     manifest   results summary, results files into $OUT                                        ~2 s
     margin                                                                                    ~30 s
 Every stage's seconds are printed and recorded (manifest "job"), so the next call can move the evaluation's
