@@ -42,6 +42,9 @@ TRAIN_OPTION_CASES = {
     "lr-nan": (["--lr", "nan"], "--lr nan"),
     "lr-minus-one": (["--lr", "-1"], "--lr -1"),
     "set-name-rssm": (["--set", "name=rssm"], "--set name=rssm"),
+    "device-tpu": (["--device", "tpu"], "--device tpu"),
+    "device-cuda-99": (["--device", "cuda:99"], "--device cuda:99"),  # no machine has it, with or without GPUs
+    "device-cpu-1": (["--device", "cpu:1"], "--device cpu:1"),
 }
 
 

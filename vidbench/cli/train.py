@@ -26,7 +26,7 @@ MODEL_HELP = "model family (`vidbench ls models`), or your own as package.module
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None, help="default: models/<model>-<preset>-<dataset>")
 @click.option("--checkpoint-every", type=int, default=1000, show_default=True, help="steps between checkpoints")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (one process on GPU N)")
 @click.option("--amp", type=click.Choice(["none", "bf16", "fp16"]), default="none", show_default=True,
               help="mixed precision (autocast); bf16 needs a CPU or GPU with native bf16 to be faster")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the loss (first step compiles: minutes)")

@@ -43,15 +43,12 @@ class Processes:
 
 
 def setup_processes(device: str = "auto") -> Processes:
-    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process when it is absent."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise VidbenchError(f"--device {device!r}: choose auto, cpu or cuda")
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if use_cuda and not torch.cuda.is_available():
-        raise VidbenchError("--device cuda: no CUDA GPU is visible to torch")
+    """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK); one process when it is absent. device: auto,
+    cpu, cuda (under torchrun: each rank its LOCAL_RANK's GPU) or cuda:N (one process on GPU N)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    torch_device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+    torch_device = _train_device(str(device), world_size, local_rank)
+    use_cuda = torch_device.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(torch_device)
     owns = False
@@ -60,3 +57,26 @@ def setup_processes(device: str = "auto") -> Processes:
         owns = True
     return Processes(rank, world_size, torch_device, owns)
 
+
+def _train_device(device: str, world_size: int, local_rank: int) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda") or (parsed.type == "cpu" and parsed.index):
+        raise VidbenchError(f"--device {device}: choose auto, cpu, cuda or cuda:N")
+    if parsed.type == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise VidbenchError(f"--device {device}: no CUDA GPU is visible to torch; use --device cpu")
+    if parsed.index is None:
+        return torch.device("cuda", local_rank)
+    if world_size > 1:
+        raise VidbenchError(f"--device {device}: under torchrun every rank takes its own GPU; give --device cuda "
+                            f"(and CUDA_VISIBLE_DEVICES to choose which GPUs)")
+    if parsed.index >= torch.cuda.device_count():
+        raise VidbenchError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                            f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return parsed
