@@ -107,6 +107,10 @@ ANALYZE_INDEX_CASES = {  # tiny store: 4 test sequences (conftest TINY_MMNIST); 
     "levels-num-videos-above-the-split": (["levels", "--num-videos", "5"], "--num-videos 5", "has 4 sequences"),
     "levels-level-abc": (["levels", "--level", "abc"], "--level abc", "levels 1..3"),
     "kl-num-videos-above-the-split": (["kl", "--num-videos", "5", "--length", "8"], "--num-videos 5", "has 4"),
+    # Sequences shorter than asked: the error names the option that asked, and the most it can be.
+    "kl-length-past-the-sequences": (["kl", "--num-videos", "1", "--length", "5000"], "--length 5000", "or less"),
+    "levels-horizon-past-the-sequences": (["levels", "--num-videos", "1", "--horizon", "5000"], "--horizon 5000",
+                                          "choose --horizon"),
 }
 
 

@@ -58,7 +58,9 @@ def _test_split(dataset, run_config):
     return PreparedSplit(root, "test")
 
 
-def _videos(split, first: int, count: int, length: int) -> torch.Tensor:
+def _videos(split, first: int, count: int, length: int, options: str, fix) -> torch.Tensor:
+    """count test sequences from `first`, cut to `length` frames. For the error a too-short sequence gets:
+    options, the flags that set the length ("--length 100"), and fix(frames the shortest has) -> the advice."""
     from vidbench.data.loader import to_model_input
 
     if count > len(split):
@@ -68,7 +70,9 @@ def _videos(split, first: int, count: int, length: int) -> torch.Tensor:
                             f"--num-videos {count} choose --video 0..{len(split) - count}")
     short = [i for i in range(first, first + count) if split.length(i) < length]
     if short:
-        raise VidbenchError(f"{split.root}: test sequence {short[0]} has {split.length(short[0])} frames, need {length}")
+        shortest = min(split.length(i) for i in short)
+        raise VidbenchError(f"{options}: needs {length} frames per test sequence, but {split.root}'s sequence "
+                            f"{short[0]} has {split.length(short[0])}; {fix(shortest)}")
     clips = np.stack([split.sequence(i)[:length] for i in range(first, first + count)])
     return to_model_input(torch.from_numpy(clips))
 
@@ -97,7 +101,8 @@ def analyze_kl(run_or_checkpoint, *, dataset=None, num_videos: int = 16, length:
     device = pick_device(device, 1)
     model, path, run_config, sha256 = load(run_or_checkpoint, device)
     split = _test_split(dataset, run_config)
-    videos = _videos(split, 0, num_videos, length).to(device)
+    videos = _videos(split, 0, num_videos, length, f"--length {length}",
+                     lambda frames: f"choose --length {frames} or less").to(device)
     values = kl_per_level(model, videos, batch_size, seed)
     levels = values.shape[1]
     reference = paper.TABLE2.get(levels)
@@ -161,7 +166,9 @@ def analyze_levels(run_or_checkpoint, *, dataset=None, level=None, video: int = 
     levels = _parse_levels(level, int(model.config.get("levels", 1)))
     context = context or model.context_multiple
     split = _test_split(dataset, run_config)
-    clips = _videos(split, video, num_videos, context + horizon).to(device)
+    clips = _videos(split, video, num_videos, context + horizon, f"--context {context} --horizon {horizon}",
+                    lambda frames: f"choose --horizon {frames - context} or less" if frames > context
+                    else f"choose a shorter --context than {frames} frames").to(device)
     inputs, truth = clips[:, :context], clips[:, context:]
 
     def predict(prior_levels, seed_offset):
