@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from vidbench.data.loader import to_model_input, to_uint8_frames
+from vidbench.data.store import PreparedSplit
 from vidbench.errors import VidbenchError
 from vidbench.evaluate import evaluate
 from vidbench.registry import Registry
@@ -203,3 +204,28 @@ def test_contexts_never_overwrite_a_file_they_did_not_make(tiny_mmnist, tmp_path
     first = ctx.read_bytes()
     write_contexts(tiny_mmnist, ctx, protocol="mmnist-short@1", last_frame=48, num_videos=4)
     assert ctx.read_bytes() == first
+
+
+def test_a_predictions_file_can_state_its_models_parameter_count(tiny_mmnist, tmp_path, monkeypatch):
+    """vidbench cannot count the parameters of a model it does not run: `--parameters N` records the author's
+    count, marked stated, on the page as "(stated)"; it is not part of what was scored, so the cache holds and a
+    corrected count rewrites the results in place. Without --predictions, or below 0, it is refused."""
+    from vidbench.evaluate.results import read_result
+    from vidbench.report.page import _provenance
+
+    monkeypatch.chdir(tmp_path)
+    split = PreparedSplit(tiny_mmnist, "test")
+    preds = np.stack([np.repeat(split.sequence(i)[35:36], 12, axis=0) for i in range(4)])  # copy-last, by hand
+    np.save(tmp_path / "preds.npy", preds)
+    common = dict(protocol="mmnist-short@1", last_frame=48, num_videos=4, metrics=["ssim"], device="cpu",
+                  predictions=tmp_path / "preds.npy", model="theirs", out=tmp_path / "theirs.json")
+    first = evaluate(tiny_mmnist, parameters=1234, **common)
+    assert first["model"]["parameters"] == 1234 and first["model"]["parameters_stated"] is True
+    assert "1,234 (stated)" in _provenance([read_result(tmp_path / "theirs.json")])
+    corrected = evaluate(tiny_mmnist, parameters=4321, **common)  # same file: no "other weights" refusal
+    assert corrected["model"]["parameters"] == 4321 and corrected["summary"] == first["summary"]
+    with pytest.raises(VidbenchError, match="--parameters 5: only with --predictions"):
+        evaluate(tiny_mmnist, model="copy-last", parameters=5, protocol="mmnist-short@1", last_frame=48,
+                 num_videos=4, metrics=["ssim"], device="cpu", out=tmp_path / "x.json")
+    with pytest.raises(VidbenchError, match="--parameters -1: must be a whole number of at least 0"):
+        evaluate(tiny_mmnist, parameters=-1, **common)

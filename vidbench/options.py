@@ -28,7 +28,7 @@ OPTIONS = {
     "steps": "count", "epochs": "count", "batch_size": "count", "seq_len": "count", "checkpoint_every": "count",
     "lr": "positive", "fps": "positive", "resamples": "count", "num_train": "count", "num_test": "count",
     "limit": "count", "num_videos": "count", "num_samples": "count", "context": "count", "horizon": "count",
-    "length": "count", "test_fraction": "fraction", "video": "non-negative",
+    "length": "count", "test_fraction": "fraction", "video": "non-negative", "parameters": "non-negative",
 }
 
 

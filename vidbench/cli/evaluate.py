@@ -21,6 +21,8 @@ from vidbench.evaluate.protocols import PREDICTIONS_FORMAT
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="score a file instead of running a model: " + PREDICTIONS_FORMAT + "; checked exactly "
                    "against the protocol (`vidbench contexts` writes the context frames to predict from)")
+@click.option("--parameters", type=int, default=None,
+              help="with --predictions: your model's parameter count, recorded as stated by you (shown on the page)")
 @click.option("--dataset", default=None,
               help="prepared dataset: name (datasets/<name>) or folder (default: the one the run was trained on)")
 @click.option("--protocol", default=None, help="evaluation protocol (default <dataset>@1; see `vidbench ls protocols`)")
@@ -44,7 +46,7 @@ from vidbench.evaluate.protocols import PREDICTIONS_FORMAT
               help="overwrite an earlier result of the same model and protocol from another checkpoint (retrained)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, horizon, num_videos, num_samples,
+def evaluate_command(model, preset, checkpoint, predictions, parameters, dataset, protocol, horizon, num_videos, num_samples,
                      reduce, metrics, skip_unavailable, weights_dir, batch_size, out, run_dir, replace, seed, device):
     """Open-loop predictions -> SSIM/PSNR/LPIPS/FVD -> a results file. Resumable; shards under torchrun.
 
@@ -67,6 +69,7 @@ def evaluate_command(model, preset, checkpoint, predictions, dataset, protocol, 
         skip_unavailable=skip_unavailable, weights_dir=weights_dir, batch_size=batch_size, out=out,
         results_dir=Path("leaderboard") / "results", run_dir=run_dir, replace=replace, seed=seed, device=device,
         progress=progress, echo=lambda line: click.echo(line, err=True) if main_rank else None,
+        parameters=parameters,
     )
     if main_rank:
         for line in summary_lines(results):

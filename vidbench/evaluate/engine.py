@@ -65,7 +65,7 @@ class WrittenResults(dict):
 def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=None, protocol=None,
              horizon=None, last_frame=None, num_videos=None, num_samples=None, reduce=None, metrics=None, skip_unavailable=False,
              weights_dir=None, batch_size=8, out=None, results_dir=RESULTS_DIR, run_dir=None, replace=False, seed=0,
-             device=None, progress=None, echo=None, feature_cache=None) -> dict:
+             device=None, progress=None, echo=None, feature_cache=None, parameters=None) -> dict:
     """Evaluate a model (name + optional checkpoint, or a VideoModel) or a predictions file on a protocol.
 
     dataset: a prepared dataset folder. Returns the results dict, also written atomically (rank 0) to
@@ -76,8 +76,14 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
     replace: overwrite an earlier result (and cache) of the same model and protocol from another
     checkpoint of it; results of another model or protocol are never overwritten.
     feature_cache: folder of the shared ground-truth I3D features (default: feature_cache.default_root()).
+    parameters: a predictions file's model's parameter count, as its author states it (vidbench cannot count
+    what it does not run): recorded with "parameters_stated", shown so on the page, never part of the scores.
     """
-    check_options(seed=seed, batch_size=batch_size, num_videos=num_videos, num_samples=num_samples)
+    check_options(seed=seed, batch_size=batch_size, num_videos=num_videos, num_samples=num_samples,
+                  parameters=parameters)
+    if parameters is not None and predictions is None:
+        raise VidbenchError(f"--parameters {parameters}: only with --predictions (a model vidbench runs has its "
+                            f"parameters counted)")
     if predictions is not None and checkpoint is not None:
         raise VidbenchError(f"--predictions {predictions} and --checkpoint {checkpoint}: give one; predictions are "
                             f"scored as they are, a checkpoint would be ignored")
@@ -94,9 +100,11 @@ def evaluate(dataset, *, model=None, preset=None, checkpoint=None, predictions=N
         names = resolve_metrics(protocol, metrics, split)
         frame_shape = tuple(split.info["shards"][0]["shape"][2:])
         source = open_source(model, preset, checkpoint, predictions, protocol, frame_shape, device, split)
+        if parameters is not None:
+            source.identity.update(parameters=int(parameters), parameters_stated=True)
         metric_set = MetricSet(names, device, weights_dir, skip_unavailable, split)
         fingerprint = _plain({
-            "protocol": protocol.to_dict(), "model": {k: v for k, v in source.identity.items() if k != "run"},
+            "protocol": protocol.to_dict(), "model": {k: v for k, v in _unstated(source.identity).items() if k != "run"},
             "test_data_sha256": split.info["data_sha256"], "seed": seed, "batch_size": batch_size,
             "device_type": device.type, "metric_weights": metric_set.weights,
         })
@@ -192,13 +200,21 @@ def _check_out(out: Path, protocol, identity, replace: bool = False) -> None:
     if old_protocol != _plain(protocol.to_dict()):
         raise VidbenchError(f"{out}: holds results of protocol {old_protocol.get('name')}, this command uses "
                             f"{protocol.name}; choose another --out")
-    if old_model != _plain(identity) and not (replace and old_model.get("name") == identity.get("name")):
+    if _unstated(old_model) != _plain(_unstated(identity)) and not (replace and old_model.get("name") == identity.get("name")):
         if old_model.get("name") == identity.get("name"):
             raise VidbenchError(f"{out}: holds results of model {identity.get('name')} with other weights (another "
                                 f"checkpoint, or an object trained since); --replace (replace=True in Python) "
                                 f"overwrites it, or choose another --out")
         raise VidbenchError(f"{out}: holds results of model {old_model.get('name')} (another model or checkpoint); "
                             f"choose another --out, or --replace to overwrite a result of the same model from another checkpoint")
+
+
+def _unstated(identity: dict) -> dict:
+    """The identity without a stated parameter count: the same predictions file scores the same, whatever its
+    author says about the model (so the cache holds, and a corrected count rewrites the results in place)."""
+    if not isinstance(identity, dict) or not identity.get("parameters_stated"):
+        return identity
+    return {k: v for k, v in identity.items() if k not in ("parameters", "parameters_stated")}
 
 
 def _plain(obj):

@@ -64,7 +64,8 @@ def _provenance(results: list[Result]) -> str:
         seconds = model.get("training_seconds")
         record = model.get("record") if isinstance(model.get("record"), dict) else {}
         how = "; ".join(str(record[k]) for k in ("command", "note") if record.get(k))  # exported weights only
-        trained = [f"{model['parameters']:,}" if model.get("parameters") is not None else None,
+        stated = " (stated)" if model.get("parameters_stated") else ""  # a predictions file's: its author's count
+        trained = [f"{model['parameters']:,}{stated}" if model.get("parameters") is not None else None,
                    model.get("trained_steps"), None if seconds is None else f"{seconds / 60:.1f}", how or None]
         cells = [r.model, r.family, r.protocol, r.context, r.horizon, r.num_videos, raw.get("num_samples"), *trained, sha,
                  str(env.get("git_commit") or "")[:10], run.get("device"), run.get("wall_time_s"), r.path.name]
