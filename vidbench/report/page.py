@@ -13,6 +13,8 @@ from pathlib import Path
 
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
+from vidbench.report.claim import find_claims
+from vidbench.report.claim import render_html as render_claims
 from vidbench.report.origin import SHIPPED, ZOO, origin_note, provenance
 from vidbench.report.render import missing_notes, rules_text, table_title, to_html_table
 from vidbench.report.table import PAPER, Table
@@ -126,6 +128,7 @@ def render(tables: list[Table], results: list[Result], figures, samples: list[Pa
     if not measured:
         parts.append("<p><i>No measured results yet: run `vidbench evaluate` and put its results.json files in "
                      "the results folder.</i></p>")
+    parts.append(render_claims(find_claims(results)))  # issue 23: CW-VAE vs RSSM / NoTmpAbs, zoo rows only
     if figures:
         parts.append("<h2>Figures</h2>")
         parts += [_figure(f.path, f.title, f.caption, page_dir) for f in figures]
