@@ -45,7 +45,10 @@ class ModelSource:
         """context uint8 [V,Tc,H,W,C] -> uint8 [V,S,horizon,H,W,C]. NaN/inf frames raise, naming the video.
         With self.raw, the unclipped float frames of the same call are kept in self.last_raw (the uint8 frames
         are those floats clamped and rounded, exactly as without raw)."""
-        generator = torch.Generator(device=self.device).manual_seed(seed)
+        # A CPU generator on every device: the models draw their noise on it and move it (models/base.py), so a
+        # GPU evaluation samples what the CPU does and a zoo model's GPU results reproduce here sample for
+        # sample (vidbench/zoo_reproduce.py); a CUDA generator's stream differs from the CPU's.
+        generator = torch.Generator(device="cpu").manual_seed(seed)
         x = to_model_input(torch.from_numpy(np.ascontiguousarray(context)).to(self.device))
         cuda = [self.device] if self.device.type == "cuda" else []
         with torch.no_grad(), torch.random.fork_rng(devices=cuda):

@@ -9,7 +9,9 @@ The contract, all of it (README "Your model"; examples/my_model.py is a copyable
             # context: float32 [B, Tc, C, H, W] in [0, 1], the protocol's Tc ground-truth frames (36)
             # returns: float   [B, num_samples, horizon, C, H, W] in [0, 1], the `horizon` frames after the
             #          context only (values outside [0, 1] are clipped; NaN/inf is an error naming the video).
-            # Draw randomness from `generator` (seeded per batch) so scores are reproducible.
+            # Draw randomness from `generator` (seeded per batch) so scores are reproducible. It is a CPU
+            # generator on every device: draw on generator.device, then move (torch.randn(shape,
+            # generator=generator).to(context.device)), and a GPU evaluation scores the CPU's samples.
         def loss(self, video):                      # only for `vidbench train`
             # video: float32 [B, T, C, H, W] in [0, 1] -> {"loss": scalar to minimise, plus named logs}
         needs_training = False                      # set it when the model arrives trained (its own weights):
