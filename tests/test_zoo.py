@@ -177,3 +177,29 @@ def test_job_refuses_an_out_folder_of_someone_elses_files(tmp_path, capsys):
     assert zoo_job.main([*REHEARSAL, "--out", str(out), "--work", str(tmp_path / "work")]) == 1
     assert "refusing to write into it" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"] and not (tmp_path / "work").exists()
+
+
+def test_a_zoo_result_reproduces_from_its_results_file_alone(rehearsal, tmp_path, capsys):
+    """vidbench/zoo_reproduce.py: the test videos made again (sha256 checked), the same weights, seed and batch
+    size, so on the same device every per-frame value is the same (0 difference: the same arithmetic); a GPU
+    job's results differ only by the devices' float order (evaluation samples from a CPU generator)."""
+    from vidbench import zoo_reproduce
+
+    out, manifest = rehearsal
+    results = out / f"{manifest['name']}.results.json"
+    args = [str(results), "--checkpoint", str(out / manifest["file"]), "--out", str(tmp_path / "repro"),
+            "--work", str(tmp_path / "work")]
+    assert zoo_reproduce.main(args) == 0
+    report = json.loads((tmp_path / "repro" / "reproduce.json").read_text())["metrics"]
+    assert {"psnr", "ssim", "readout_accuracy"} <= set(report)
+    for metric, r in report.items():
+        assert r["difference"] == 0 and r["max_abs_per_frame"] == 0, metric
+        assert list(r["bands"]) == ["1-64"]  # the rehearsal's 64 predicted frames: one band
+    assert "psnr:" in capsys.readouterr().out
+    tampered = json.loads(results.read_text())
+    tampered["dataset"]["test_data_sha256"] = "0" * 64  # other test videos than these can make
+    (tmp_path / "other.results.json").write_text(json.dumps(tampered))
+    (tmp_path / "other.results.frames.npz").write_bytes((out / f"{manifest['name']}.results.frames.npz").read_bytes())
+    args[0] = str(tmp_path / "other.results.json")
+    assert zoo_reproduce.main(args) == 1
+    assert "nothing to reproduce against" in capsys.readouterr().err
