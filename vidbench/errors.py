@@ -16,3 +16,16 @@ def check_file(path, what: str = "file"):
     if not path.exists():
         raise VidbenchError(f"{path}: {what} does not exist")
     return path
+
+
+def exit_code(action) -> int:
+    """Run a script's work (`python -m vidbench.zoo_job` and the like): 0, or 1 after printing a VidbenchError as
+    the CLI does, one `error:` line on stderr (anything else keeps its traceback)."""
+    import sys
+
+    try:
+        action()
+    except VidbenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

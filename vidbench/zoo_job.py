@@ -72,7 +72,7 @@ import sys
 import time
 from pathlib import Path
 
-from vidbench.errors import VidbenchError
+from vidbench.errors import VidbenchError, exit_code
 
 PROTOCOL = "mmnist@1"
 JOB_LOG = "job.log"  # the GPU run command tees the job's output into $OUT/job.log (README: Zoo and the GPU job)
@@ -247,12 +247,7 @@ def run_job(args: argparse.Namespace) -> dict:
 
 
 def main(argv=None) -> int:
-    try:
-        run_job(parse_args(argv))
-    except VidbenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(lambda: run_job(parse_args(argv)))
 
 
 if __name__ == "__main__":

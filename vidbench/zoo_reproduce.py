@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidbench.errors import VidbenchError
+from vidbench.errors import VidbenchError, exit_code
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -128,12 +128,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv=None) -> int:
-    try:
-        run(parse_args(argv))
-    except VidbenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_code(lambda: run(parse_args(argv)))
 
 
 if __name__ == "__main__":
