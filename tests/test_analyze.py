@@ -26,7 +26,7 @@ def test_kl_per_level_matches_the_training_loss(run, tiny_mmnist):
     """The loss logs kl_l<i> = KL of level i summed over its steps, batch mean, / T: the same numbers when
     the posterior noise is the same (one batch, same seed)."""
     model = load_trained(run)
-    videos = analyze._videos(analyze._test_split(tiny_mmnist, {}), 0, 3, 16)
+    videos = analyze._videos(analyze._test_split(tiny_mmnist, {}), 0, 3, 16, "--length 16", str)
     per_video = analyze.kl_per_level(model, videos, batch_size=3, seed=5)
     torch.manual_seed(5)
     with torch.no_grad():
