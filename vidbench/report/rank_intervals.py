@@ -18,8 +18,10 @@ Measured (tests/benchmarks/bench_rank_intervals.py, docs/intervals.md): a tied p
 at 16 and 100 videos; this interval covers in every world simulated, including ties.
 
 A cell without per-video numbers (a results file written before they existed, another test-video count than
-the column's others) and every distance cell (FVD, KVD: resampling duplicates I3D features and biases FVD,
-issue 24) takes part at its measured value, without spread; two such cells compare as displayed.
+the column's others) and every distance cell (FVD: its small-set bias depends on each model's feature
+covariance, docs/distances.md) takes part at its measured value, without spread; two such cells compare as
+displayed. (From 2,000 videos FVD has an honest paired interval, fvd_stats.paired_fvd_difference; the sets do
+not use it yet, so they carry the frame metrics' uncertainty only, and the notes under the table say so.)
 """
 
 from __future__ import annotations

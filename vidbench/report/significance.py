@@ -151,11 +151,13 @@ def annotate(table: Table) -> Table:
                          "so their ranks are shown as printed, without sampling spread.")
         elif not varied:
             notes.append("Mean-rank intervals: none; these results carry no per-video numbers.")
+    if any(r.rank_ci is not None for r in table.rows):  # said whether or not any cell has a mark
+        notes.insert(0, f"[a, b] after a mean rank: a {LEVEL:.0%} set for the mean rank the model would get from its "
+                        f"population values, from the row's pairwise intervals held together (Bonferroni), so a tie "
+                        f"in truth keeps its shared rank (docs/intervals.md).")
     if any(r.tied for r in table.rows):
         notes.insert(0, f"{MARK}: not significantly different from the column's best (paired over the same test "
-                        f"videos, {LEVEL:.0%}: t interval for frame metrics, jackknife for FVD and KVD); [a, b] after a mean rank: "
-                        f"a {LEVEL:.0%} set for the mean rank the model would get from its population values, from "
-                        f"the row's pairwise intervals held together (Bonferroni), so a tie in truth keeps its shared rank.")
+                        f"videos, {LEVEL:.0%}: t interval for frame metrics, jackknife for FVD and KVD).")
     notes += fvd_set_notes(table)
     table.stat_notes = list(dict.fromkeys(notes))
     return table
