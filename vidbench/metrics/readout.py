@@ -119,7 +119,7 @@ MIN_CONTRAST = 0.02
 # in one pass took 5.0 GB (peak RSS growth). On a GPU, 8,192 at a time (0.48 GB). On the CPU the pass is bound
 # by memory traffic, not arithmetic (at 8,192 windows ReLU and max-pooling took half its time), so it runs
 # CPU_WINDOWS_PER_CALL at a time with channels-last weights and inputs: one 964-frame video's readout fell from
-# 10.5 s to 2.2-3.0 s on 2 CPU threads, the same reads (confidences equal to 1e-7).
+# 10.5 s to 3.0-3.2 s on 2 CPU threads, the same reads (confidences equal to 1e-7).
 WINDOWS_PER_CALL = 8192
 CPU_WINDOWS_PER_CALL = 256
 CHANCE = {"readout_accuracy": 0.1, "readout_position_error": 0.9 * RADIUS}  # right tracks, identity guessed
