@@ -77,3 +77,23 @@ def test_budgets_are_equal_only_on_the_same_devices_runs_and_training_time():
     assert "other devices" in why_unequal(base, Budget(6000, 240.0, 1, ("cpu: x86_64, 2 threads",)))
     assert "1 vs 2 training runs" == why_unequal(base, Budget(6000, 240.0, 2, (H100,)))
     assert "differ by more than 5%" in why_unequal(base, Budget(6000, 240.0 * 1.2, 1, (H100,)))
+
+
+def test_a_difference_significant_alone_but_not_over_the_whole_table_is_not_claimed_jointly(tmp_path):
+    """CW-VAE ahead over frames 101-500 by exactly 2.2 standard errors of the paired difference (per-video offsets
+    with mean 0.22 and sd 1 over 100 videos), equal elsewhere: its own 95% interval excludes 0 (t > 1.98), but
+    the table shows 3 intervals (1 metric x 3 bands), and jointly (each at 1 - 0.05/3: t > 2.43) it does not."""
+    rng = np.random.default_rng(2)
+    rival = psnr_frames(rng, 0.0)
+    z = rng.standard_normal(V)
+    z = (z - z.mean()) / z.std(ddof=1)  # exactly mean 0, sd 1: the t statistic is exactly 0.22 / (1 / 10) = 2.2
+    ahead = rival.copy()
+    ahead[:, 100:500] += (0.22 + z)[:, None]
+    write_zoo(tmp_path, "cwvae", ahead, 240.0, 5900)
+    write_zoo(tmp_path, "rssm", rival, 240.0, 7100)
+    [claim] = find_claims(load_results(tmp_path))
+    assert claim.shown == 3
+    [alone] = dict(claim.bands)[(101, 500)]
+    assert alone.verdict == "cwvae-mmnist-5k better"
+    assert claim.joint[((101, 500), "psnr")].verdict == "no significant difference"
+    assert "jointly, over the 3" in render_html([claim])
