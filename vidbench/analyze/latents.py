@@ -28,6 +28,7 @@ from vidbench.errors import VidbenchError
 from vidbench.evaluate.distributed import pick_device
 from vidbench.fileio import atomic_write_bytes, atomic_write_json
 from vidbench.locking import check_output_file
+from vidbench.models.base import sampling_generator
 from vidbench.options import check_options
 from vidbench.report import paper
 
@@ -172,7 +173,7 @@ def analyze_levels(run_or_checkpoint, *, dataset=None, level=None, video: int = 
     inputs, truth = clips[:, :context], clips[:, context:]
 
     def predict(prior_levels, seed_offset):
-        generator = torch.Generator(device=device).manual_seed(seed + seed_offset)
+        generator = sampling_generator(seed + seed_offset)  # the same samples on every device
         return model.predict(inputs, horizon, num_samples=num_samples, generator=generator, prior_levels=prior_levels)
 
     runs = {"normal": predict((), 0)}

@@ -23,6 +23,7 @@ from vidbench.errors import VidbenchError
 from vidbench.evaluate.distributed import pick_device
 from vidbench.fileio import atomic_write_bytes
 from vidbench.locking import check_output_file
+from vidbench.models.base import sampling_generator
 from vidbench.options import check_options
 from vidbench.train.checkpoint import checkpoint_path, load_checkpoint
 
@@ -50,7 +51,7 @@ def sample(run_dir_or_checkpoint, out=None, *, dataset=None, num_videos: int = 4
     videos = TestSequences(PreparedSplit(root, "test"), num_videos, length=context + horizon)
     truth = torch.stack([videos[i] for i in range(len(videos))])  # uint8 [N,T,H,W,C]
     inputs = to_model_input(truth[:, :context]).to(device)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = sampling_generator(seed)  # the same samples on every device
     with torch.no_grad():
         predicted = model.predict(inputs, horizon, num_samples=1, generator=generator)[:, 0]
     predicted = to_uint8_frames(predicted.cpu())  # [N,horizon,H,W,C]

@@ -19,6 +19,7 @@ import torch
 from vidbench.data.loader import to_model_input, to_uint8_frames
 from vidbench.errors import VidbenchError, check_file
 from vidbench.fileio import sha256_file
+from vidbench.models.base import sampling_generator
 
 # Frames converted to uint8 per step: the model's float output is never copied whole.
 _CONVERT_FRAMES = 64
@@ -45,10 +46,8 @@ class ModelSource:
         """context uint8 [V,Tc,H,W,C] -> uint8 [V,S,horizon,H,W,C]. NaN/inf frames raise, naming the video.
         With self.raw, the unclipped float frames of the same call are kept in self.last_raw (the uint8 frames
         are those floats clamped and rounded, exactly as without raw)."""
-        # A CPU generator on every device: the models draw their noise on it and move it (models/base.py), so a
-        # GPU evaluation samples what the CPU does and a zoo model's GPU results reproduce here sample for
-        # sample (vidbench/zoo_reproduce.py); a CUDA generator's stream differs from the CPU's.
-        generator = torch.Generator(device="cpu").manual_seed(seed)
+        # The same samples on every device, so a zoo model's GPU results reproduce here (vidbench/zoo_reproduce.py).
+        generator = sampling_generator(seed)
         x = to_model_input(torch.from_numpy(np.ascontiguousarray(context)).to(self.device))
         cuda = [self.device] if self.device.type == "cuda" else []
         with torch.no_grad(), torch.random.fork_rng(devices=cuda):

@@ -41,6 +41,12 @@ from vidbench.errors import VidbenchError
 from vidbench.registry import MODELS
 
 
+def sampling_generator(seed: int) -> torch.Generator:
+    """The generator predict() is given (evaluate, sample, analyze): a CPU one on every device, as the contract
+    above says, so a seed gives the same samples on a GPU as on the CPU (a CUDA generator's stream differs)."""
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
 class VideoModel(nn.Module):
     # Context length must be a multiple of this (CW-VAE: k^(L-1), so every level sees whole blocks).
     context_multiple: int = 1
