@@ -8,7 +8,8 @@ import numpy as np
 
 from vidbench.evaluate.per_frame import write_per_frame
 from vidbench.evaluate.results import load_results
-from vidbench.report.claim import SAME_BUDGET, Budget, find_claims, render_html, why_unequal
+from vidbench.report.claim import SAME_BUDGET, find_claims, render_html, why_unequal
+from vidbench.report.origin import Budget
 from vidbench.report.publish import write_leaderboard
 
 V, T = 100, 964  # mmnist@1

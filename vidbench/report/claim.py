@@ -20,7 +20,7 @@ from vidbench.errors import VidbenchError
 from vidbench.evaluate.paired import Comparison
 from vidbench.evaluate.results import Result
 from vidbench.report import paper
-from vidbench.report.origin import ZOO, provenance
+from vidbench.report.origin import ZOO, Budget, provenance, training_budget
 
 PROTOCOL = "mmnist@1"
 CLAIMANT, RIVALS = "cwvae", ("rssm", "notmpabs")
@@ -31,18 +31,6 @@ METRICS = ("ssim_cwvae", "psnr_cwvae", "ssim", "psnr", "readout_accuracy", "read
 # step of the paper's mmnist preset is 0.04 s on an H100, so equal --minutes land well within 1%.
 SAME_BUDGET = 0.05
 LEVEL = 0.95
-
-
-@dataclass(frozen=True)
-class Budget:
-    steps: int
-    wall_s: float
-    runs: int
-    devices: tuple[str, ...]
-
-    def __str__(self) -> str:
-        where = ", ".join(self.devices) or "an unrecorded device"
-        return f"{self.steps:,} steps in {self.wall_s / 60:.1f} min of training over {self.runs} run(s) on {where}"
 
 
 @dataclass
@@ -58,18 +46,6 @@ class Claim:
     def shown(self) -> int:
         """How many intervals the table shows (bands x metrics): the joint verdicts hold over all of them."""
         return sum(len(_rows(rows)) for _, rows in self.bands)
-
-
-def budget(result: Result) -> Budget:
-    """The training behind a zoo result, from its weights' record (every run of its lineage)."""
-    model = result.raw.get("model") if isinstance(result.raw.get("model"), dict) else {}
-    record = model.get("record") if isinstance(model.get("record"), dict) else {}
-    lineage = [run for run in record.get("lineage") or [] if isinstance(run, dict)]
-    if not lineage:
-        return Budget(int(model.get("trained_steps") or 0), float(model.get("training_seconds") or 0.0), 1, ())
-    devices = sorted({s["device"] for run in lineage for s in run.get("sessions") or [] if s.get("device")})
-    return Budget(sum(int(run.get("steps") or 0) for run in lineage),
-                  sum(float(run.get("wall_s") or 0.0) for run in lineage), len(lineage), tuple(devices))
 
 
 def why_unequal(a: Budget, b: Budget) -> str | None:
@@ -89,14 +65,14 @@ def find_claims(results: list[Result]) -> list[Claim]:
 
     zoo = [r for r in results if r.protocol == PROTOCOL and provenance(r) == ZOO]
     claims = []
-    for claimant in sorted((r for r in zoo if r.family == CLAIMANT), key=lambda r: budget(r).steps):
-        mine = budget(claimant)
+    for claimant in sorted((r for r in zoo if r.family == CLAIMANT), key=lambda r: training_budget(r).steps):
+        mine = training_budget(claimant)
         for family in RIVALS:
             rivals = [r for r in zoo if r.family == family]
             if not rivals:
                 continue
-            rival = min(rivals, key=lambda r: abs(budget(r).wall_s - mine.wall_s))
-            claim = Claim(claimant, rival, why_unequal(mine, budget(rival)))
+            rival = min(rivals, key=lambda r: abs(training_budget(r).wall_s - mine.wall_s))
+            claim = Claim(claimant, rival, why_unequal(mine, training_budget(rival)))
             try:  # the rival is the baseline: differences read CW-VAE minus rival
                 bands = parse_bands("default", claimant.horizon or 0)
                 claim.bands = compare_bands([rival, claimant], bands, level=LEVEL)
@@ -138,8 +114,8 @@ def render_html(claims: list[Claim]) -> str:
     for claim in claims:
         title = (f"{claim.claimant.model} vs {claim.rival.model}: "
                  + ("equal budget" if claim.unequal is None else f"NOT an equal-budget pair: {claim.unequal}"))
-        lines = [f"{claim.claimant.model}: {budget(claim.claimant)}", f"{claim.rival.model}: {budget(claim.rival)}",
-                 _paper_line((CLAIMANT, claim.rival.family))]
+        lines = [f"{r.model}: {training_budget(r)}" for r in (claim.claimant, claim.rival)]
+        lines.append(_paper_line((CLAIMANT, claim.rival.family)))
         parts.append(f"<h3>{escape(title)}</h3><ul class=notes>" + "".join(f"<li>{escape(x)}</li>" for x in lines)
                      + "</ul>")
         if claim.error:

@@ -8,6 +8,8 @@ steered by its test-video scores is not a held-out estimate.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from vidbench.evaluate.results import Result
 
 # A measured row's provenance: evaluated here from a run trained here, from a weights file that came with
@@ -42,6 +44,30 @@ def provenance(result: Result) -> str:
     return SHIPPED if record else MEASURED_HERE
 
 
+@dataclass(frozen=True)
+class Budget:
+    """The training behind a row's weights, over every run of its lineage."""
+    steps: int
+    wall_s: float
+    runs: int
+    devices: tuple[str, ...]  # as recorded: "cuda: NVIDIA H100 80GB HBM3", "cpu: x86_64, 2 threads"
+
+    def __str__(self) -> str:
+        where = ", ".join(self.devices) or "an unrecorded device"
+        return f"{self.steps:,} steps in {self.wall_s / 60:.1f} min of training over {self.runs} run(s) on {where}"
+
+
+def training_budget(result: Result) -> Budget:
+    """From the weights' record (an export's lineage); without one, the checkpoint's own step and time."""
+    model = result.raw.get("model") if isinstance(result.raw.get("model"), dict) else {}
+    lineage = [run for run in _record(result).get("lineage") or [] if isinstance(run, dict)]
+    devices = sorted({s["device"] for run in lineage for s in run.get("sessions") or [] if s.get("device")})
+    steps = sum(int(run.get("steps") or 0) for run in lineage) or int(model.get("trained_steps") or 0)
+    wall_s = (sum(float(run.get("wall_s") or 0.0) for run in lineage) if lineage
+              else float(model.get("training_seconds") or 0.0))
+    return Budget(steps, wall_s, len(lineage) or 1, tuple(devices))
+
+
 def origin_note(result: Result) -> str | None:
     model = result.raw.get("model") if isinstance(result.raw.get("model"), dict) else {}
     seen = SEEN_TEST_SCORES.get(str(model.get("checkpoint_sha256")))
@@ -50,13 +76,11 @@ def origin_note(result: Result) -> str | None:
     record = _record(result)
     if not record.get("zoo"):
         return None
-    lineage = record.get("lineage") or []
-    steps = sum(int(run.get("steps") or 0) for run in lineage) or int(model.get("trained_steps") or 0)
-    devices = sorted({s["device"].split(": ", 1)[-1] for run in lineage for s in run.get("sessions") or []
-                      if s.get("device")})
+    budget = training_budget(result)
+    devices = sorted({d.split(": ", 1)[-1] for d in budget.devices})
     config = model.get("config") or {}
     where = " and ".join(devices) or "an unrecorded device"
-    return (f"{result.model}: zoo model, trained {steps:,} steps on {where} over {len(lineage) or 1} run(s) "
+    return (f"{result.model}: zoo model, trained {budget.steps:,} steps on {where} over {budget.runs} run(s) "
             f"(vidbench/zoo/{record['zoo']}.json: data, commands, lineage){_preset(config)}")
 
 
