@@ -203,3 +203,10 @@ def test_a_zoo_result_reproduces_from_its_results_file_alone(rehearsal, tmp_path
     args[0] = str(tmp_path / "other.results.json")
     assert zoo_reproduce.main(args) == 1
     assert "nothing to reproduce against" in capsys.readouterr().err
+    theirs = tmp_path / "theirs"  # a folder of someone else's files: never written into
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    args[0], args[args.index("--out") + 1] = str(results), str(theirs)
+    assert zoo_reproduce.main(args) == 1
+    assert "refusing to write into it" in capsys.readouterr().err
+    assert [p.name for p in theirs.iterdir()] == ["notes.txt"]

@@ -30,6 +30,8 @@ import numpy as np
 
 from vidbench.errors import VidbenchError, exit_code
 
+REPORT = "reproduce.json"
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m vidbench.zoo_reproduce", description=__doc__.split("\n\n")[0])
@@ -96,6 +98,7 @@ def report_lines(report: dict, device_there: str, device_here: str) -> list[str]
 def run(args: argparse.Namespace) -> dict:
     from vidbench.evaluate import evaluate
     from vidbench.evaluate.per_frame import frames_path
+    from vidbench.locking import check_output_folder
     from vidbench.zoo_job import make_data
 
     path = Path(args.results)
@@ -103,6 +106,9 @@ def run(args: argparse.Namespace) -> dict:
         raise VidbenchError(f"{path}: needs the results file and its {frames_path(path).name} beside it")
     there = json.loads(path.read_text())
     s = settings(there, path)
+    # --out: missing, empty, or an earlier reproduction of this file (its results file or report), never a
+    # folder of someone else's files the report or the results could overwrite.
+    check_output_folder(args.out, ours=(REPORT, path.name), what="zoo reproduction folder")
     work = Path(args.work or tempfile.mkdtemp(prefix="zoo-reproduce-"))
     data_root = work / "mmnist"
     make_data(data_root, num_train=1, num_test=int(s["num_videos"]))  # the test split does not depend on it
@@ -122,7 +128,7 @@ def run(args: argparse.Namespace) -> dict:
     print("\n".join(lines), flush=True)
     from vidbench.fileio import atomic_write_json
 
-    atomic_write_json(args.out / "reproduce.json", {"results": str(path), "device_there": device_there,
+    atomic_write_json(args.out / REPORT, {"results": str(path), "device_there": device_there,
                                                     "device_here": args.device, "metrics": report})
     return report
 
